@@ -1,0 +1,3 @@
+"""The Nua orchestrator: the control plane of a Nua host."""
+
+__version__ = "0.1.0"

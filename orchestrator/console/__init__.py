@@ -1,0 +1,1 @@
+"""The command-line interfaces: `nua-orchestrator` (admin) and `nua` (client)."""

@@ -1,0 +1,82 @@
+"""A cleo Application that loads commands lazily and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from cleo.application import Application
+from cleo.commands.command import Command
+from cleo.exceptions import CleoError
+from cleo.io.inputs.definition import Definition
+from cleo.io.inputs.option import Option
+from cleo.io.io import IO
+from cleo.loaders.factory_command_loader import FactoryCommandLoader
+
+from orchestrator import __version__
+from orchestrator.errors import ExitCode, NuaError
+from orchestrator.host import locations as host_locations
+from orchestrator.host.locations import Locations
+
+
+def lazy(module: str, cls: str) -> Callable[[], Command]:
+    """A factory importing `module` only when its command runs (fast --help)."""
+
+    def factory() -> Command:
+        import importlib
+
+        return getattr(importlib.import_module(module), cls)()
+
+    return factory
+
+
+class NuaApplication(Application):
+    """Adds the global `--home` option and the documented exit codes."""
+
+    def __init__(self, name: str, commands: dict[str, Callable[[], Command]]) -> None:
+        super().__init__(name, __version__)
+        self.set_command_loader(FactoryCommandLoader(commands))
+
+    @property
+    def _default_definition(self) -> Definition:
+        definition = super()._default_definition
+        definition.add_option(
+            Option(
+                "--home",
+                flag=False,
+                requires_value=True,
+                description="Keep everything under this folder (same as NUA_HOME).",
+            )
+        )
+        return definition
+
+    def _run(self, io: IO) -> int:
+        try:
+            return super()._run(io)
+        except NuaError as exc:
+            io.write_error_line(f"<error>error:</error> {exc}")
+            return int(exc.exit_code)
+        except CleoError as exc:
+            self.render_error(exc, io)
+            return int(ExitCode.USAGE)
+        except KeyboardInterrupt:
+            io.write_error_line("interrupted")
+            return 130
+
+
+class NuaCommand(Command):
+    """Base of our commands: locations from --home, and --json output."""
+
+    def locations(self) -> Locations:
+        return host_locations.resolve(self.option("home"))
+
+    def write_json(self, data: Any) -> None:
+        self.line(json.dumps(data, indent=2, sort_keys=True), verbosity=None)  # type: ignore[arg-type]
+
+
+def run(app: Application) -> int:
+    """Run `app` with a private umask: everything we create is ours alone."""
+    os.umask(0o077)
+    return app.run()

@@ -1,0 +1,1 @@
+"""Command implementations for the two CLIs."""

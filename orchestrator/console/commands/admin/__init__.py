@@ -1,0 +1,1 @@
+"""`nua-orchestrator` commands, one file each."""

@@ -1,0 +1,1 @@
+"""`nua` commands, one file each."""

@@ -1,0 +1,1 @@
+"""The database: typed models, the engine, and the schema Alembic owns."""

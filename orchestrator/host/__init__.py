@@ -1,0 +1,1 @@
+"""What the orchestrator needs from its host: locations, the instance lock, processes."""

@@ -1,0 +1,1 @@
+"""JSON-RPC 2.0 over ZeroMQ: the worker, its methods, and the client."""

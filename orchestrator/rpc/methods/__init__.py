@@ -1,0 +1,1 @@
+"""RPC namespaces, one module each; every Namespace subclass here is registered."""

@@ -1,0 +1,1 @@
+"""The sentinel: a watchdog for what supervisord cannot see."""

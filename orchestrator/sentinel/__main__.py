@@ -1,0 +1,111 @@
+"""The sentinel program, run by supervisord as `python -m orchestrator.sentinel`."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import logging
+import signal
+import sys
+import threading
+import time
+import xmlrpc.client
+from types import FrameType
+from typing import Any
+
+from orchestrator.host import locations as host_locations
+from orchestrator.rpc.client import ClientError, RpcClient
+from orchestrator.sentinel.watchdog import Watchdog, WatchdogConfig
+from orchestrator.supervisor import control
+
+log = logging.getLogger("nua.sentinel")
+# A restart waits for supervisord to stop the worker (stopwaitsecs, then SIGKILL).
+CONTROL_TIMEOUT = 120.0
+
+
+class SupervisordPort:
+    """The watchdog's view of supervisord, over XML-RPC."""
+
+    def __init__(self, proxy: Any) -> None:
+        self.proxy = proxy
+
+    def programs(self) -> list[control.ProgramInfo]:
+        return control.programs(self.proxy)
+
+    def restart(self, name: str) -> None:
+        try:
+            self.proxy.supervisor.stopProcess(name, True)
+        except xmlrpc.client.Fault as fault:
+            log.warning("stopping %s: %s", name, fault.faultString)
+        self.start(name)
+
+    def start(self, name: str) -> None:
+        try:
+            self.proxy.supervisor.startProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            log.warning("starting %s: %s", name, fault.faultString)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nua-sentinel", description=__doc__)
+    parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--ping-timeout", type=float, default=2.0)
+    parser.add_argument("--failures", type=int, default=3)
+    parser.add_argument("--backoff-initial", type=float, default=5.0)
+    parser.add_argument("--backoff-max", type=float, default=300.0)
+    parser.add_argument("--stable-after", type=float, default=60.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    args = parse_args(argv)
+    where = host_locations.resolve()
+    client = RpcClient(where.rpc_endpoint, timeout=args.ping_timeout, retries=0)
+
+    def ping() -> bool:
+        try:
+            return client.call("system.ping") == "pong"
+        except ClientError:
+            return False
+
+    watchdog = Watchdog(
+        SupervisordPort(control.connect(where.supervisor_socket, CONTROL_TIMEOUT)),
+        ping,
+        time.monotonic,
+        WatchdogConfig(
+            failures=args.failures,
+            backoff_initial=args.backoff_initial,
+            backoff_max=args.backoff_max,
+            stable_after=args.stable_after,
+        ),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info(
+        "watching %s every %gs (%d failed pings restart it)",
+        where.rpc_endpoint,
+        args.interval,
+        args.failures,
+    )
+    while not stop.is_set():
+        try:
+            watchdog.tick()
+        except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
+            log.warning("supervisord did not answer: %s", exc)
+        stop.wait(args.interval)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

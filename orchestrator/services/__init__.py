@@ -1,0 +1,1 @@
+"""What the admin commands do, apart from how they print it."""

@@ -1,0 +1,144 @@
+"""start, stop and restart: the orchestrator's lifecycle under supervisord."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator import resources
+from orchestrator.errors import StartupError
+from orchestrator.host.instance_lock import InstanceLock
+from orchestrator.host.locations import Locations
+from orchestrator.rpc.client import ClientError, RpcClient
+from orchestrator.services.database import PreparedDatabase, prepare
+from orchestrator.settings.defaults import load_defaults
+from orchestrator.settings.effective import EffectiveSettings, effective_settings
+from orchestrator.supervisor import config as supervisor_config
+from orchestrator.supervisor import control
+from orchestrator.supervisor.daemon import DEFAULT_STOP_TIMEOUT, Leftovers, Supervisord, tail
+
+Report = Callable[[str], None]
+LOG_LINES_ON_FAILURE = 20
+
+
+@dataclass
+class StartResult:
+    pid: int
+    already_running: bool = False
+    cleaned: Leftovers = field(default_factory=Leftovers)
+    database: PreparedDatabase | None = None
+    settings: EffectiveSettings | None = None
+    programs: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass
+class StopResult:
+    was_running: bool
+    pid: int | None = None
+    cleaned: Leftovers = field(default_factory=Leftovers)
+    forced: list[str] = field(default_factory=list)
+
+
+def start(locations: Locations, report: Report = lambda _m: None) -> StartResult:
+    """Start the orchestrator; return once the worker answers system.ping."""
+    began = time.monotonic()
+    locations.ensure()
+    with InstanceLock(locations.lock_file):
+        daemon = Supervisord(locations)
+        running = daemon.running()
+        if running is not None:
+            return StartResult(pid=running.pid, already_running=True)
+        cleaned = daemon.clean()
+        if cleaned:
+            report(f"cleaned what a previous run left: {cleaned.describe()}")
+        defaults = load_defaults()
+        database = prepare(locations, defaults)
+        settings = effective_settings(database.stored_settings, defaults)
+        for var in settings.unknown_env:
+            report(f"warning: {var} matches no setting; ignored")
+        token = secrets.token_hex(16)
+        rendered = supervisor_config.render(
+            resources.supervisor_template().read_text(encoding="utf-8"),
+            locations,
+            settings.values,
+            token,
+        )
+        supervisor_config.write(locations.supervisor_conf, rendered)
+        executable = str(settings.get("supervisor.executable", ""))
+        daemon.command(executable)  # fail early, before anything runs
+        start_timeout = float(settings["supervisor.start_timeout"])
+        stop_timeout = float(settings["supervisor.stop_timeout"])
+        ident = daemon.launch(executable, start_timeout, stop_timeout)
+        try:
+            _wait_ready(locations, daemon, start_timeout)
+        except StartupError:
+            daemon.shutdown(ident, stop_timeout)
+            daemon.clean()
+            raise
+        return StartResult(
+            pid=ident.pid,
+            cleaned=cleaned,
+            database=database,
+            settings=settings,
+            programs=rendered.programs,
+            seconds=time.monotonic() - began,
+        )
+
+
+def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> None:
+    """Poll until the worker answers system.ping; on the deadline, say why not."""
+    deadline = time.monotonic() + timeout
+    client = RpcClient(locations.rpc_endpoint, timeout=0.5, retries=0)
+    # A request wakes supervisord's event loop, which otherwise spawns the
+    # programs only after its first one-second poll.
+    control.is_answering(locations.supervisor_socket)
+    while time.monotonic() < deadline:
+        if daemon.running() is None:
+            raise StartupError(
+                "supervisord exited during start-up; last lines of "
+                f"{locations.logs / 'supervisord.log'}:\n"
+                + "\n".join(tail(locations.logs / "supervisord.log", LOG_LINES_ON_FAILURE))
+            )
+        try:
+            if client.call("system.ping") == "pong":
+                return
+        except ClientError:
+            pass
+        time.sleep(0.05)
+    raise StartupError(_not_ready_message(locations, daemon, timeout))
+
+
+def _not_ready_message(locations: Locations, daemon: Supervisord, timeout: float) -> str:
+    states = {}
+    try:
+        states = {p.name: p for p in control.programs(daemon.proxy(timeout=2.0))}
+    except Exception:
+        states = {}
+    failing = [p for p in states.values() if p.state != control.RUNNING]
+    program = failing[0].name.split(":")[-1] if failing else "rpc"
+    state = failing[0].state if failing else "RUNNING but not answering"
+    log_file = locations.logs / f"{program}.log"
+    lines = tail(log_file, LOG_LINES_ON_FAILURE)
+    return (
+        f"the rpc worker did not answer system.ping on {locations.rpc_endpoint} within "
+        f"{timeout:g}s ({program}: {state}); stopped everything. Last lines of {log_file}:\n"
+        + ("\n".join(lines) if lines else "(empty)")
+    )
+
+
+def stop(locations: Locations, timeout: float | None = None) -> StopResult:
+    """Stop supervisord and every program; clean what a crashed run left."""
+    locations.ensure()
+    with InstanceLock(locations.lock_file):
+        daemon = Supervisord(locations)
+        ident = daemon.running()
+        if ident is None:
+            return StopResult(was_running=False, cleaned=daemon.clean())
+        manifest = daemon.manifest()
+        limit = timeout or (manifest.stop_timeout if manifest else DEFAULT_STOP_TIMEOUT)
+        forced = daemon.shutdown(ident, limit)
+        cleaned = daemon.clean()
+        return StopResult(was_running=True, pid=ident.pid, cleaned=cleaned, forced=forced)

@@ -1,0 +1,81 @@
+"""status: what runs, whether the worker answers, where everything is."""
+
+from __future__ import annotations
+
+import http.client
+import xmlrpc.client
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from orchestrator.errors import ExitCode
+from orchestrator.host.locations import Locations
+from orchestrator.rpc.client import ClientError, RpcClient
+from orchestrator.supervisor import control
+from orchestrator.supervisor.daemon import Supervisord
+
+
+@dataclass
+class StatusReport:
+    running: bool
+    supervisord_pid: int | None = None
+    programs: list[control.ProgramInfo] = field(default_factory=list)
+    worker: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+    leftovers: str | None = None
+    locations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if not self.running:
+            return ExitCode.NOT_RUNNING
+        return ExitCode.ERROR if self.problems else ExitCode.OK
+
+    @property
+    def health(self) -> str:
+        if not self.running:
+            return "not running"
+        return "degraded" if self.problems else "healthy"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "health": self.health,
+            "running": self.running,
+            "supervisord_pid": self.supervisord_pid,
+            "programs": [asdict(p) for p in self.programs],
+            "worker": self.worker,
+            "problems": self.problems,
+            "leftovers": self.leftovers,
+            "locations": self.locations,
+            "exit_code": int(self.exit_code),
+        }
+
+
+def collect(locations: Locations, timeout: float = 3.0) -> StatusReport:
+    """Ask supervisord and the worker how things are; never changes anything."""
+    daemon = Supervisord(locations)
+    report = StatusReport(running=False, locations=locations.as_dict())
+    ident = daemon.running()
+    if ident is None:
+        found = daemon.leftovers()
+        if found:
+            report.leftovers = found.describe()
+        return report
+    report.running = True
+    report.supervisord_pid = ident.pid
+    try:
+        report.programs = control.programs(daemon.proxy(timeout=timeout))
+    except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
+        report.problems.append(
+            f"supervisord (pid {ident.pid}) does not answer on {locations.supervisor_socket}: {exc}"
+        )
+        return report
+    for program in report.programs:
+        if program.state != control.RUNNING:
+            report.problems.append(f"{program.name} is {program.state}")
+    try:
+        report.worker = RpcClient(locations.rpc_endpoint, timeout=timeout, retries=1).call(
+            "system.version"
+        )
+    except ClientError as exc:
+        report.problems.append(f"the rpc worker does not answer: {exc}")
+    return report

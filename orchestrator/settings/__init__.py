@@ -1,0 +1,1 @@
+"""Settings: the bootstrap defaults file, the database copy and environment overrides."""

@@ -1,0 +1,83 @@
+"""Load and validate the bootstrap defaults file (nua_defaults_settings.toml)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import SettingsError
+
+DEFAULTS_FILE_ENV = "NUA_DEFAULTS_FILE"
+DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "nua_defaults_settings.toml"
+
+SettingValue = bool | int | float | str
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+def defaults_path(environ: dict[str, str] | None = None) -> Path:
+    """The defaults file: `NUA_DEFAULTS_FILE` (packagers, tests) or the shipped one."""
+    env = os.environ if environ is None else environ
+    value = env.get(DEFAULTS_FILE_ENV)
+    return Path(value) if value else DEFAULTS_FILE
+
+
+def load_defaults(path: Path | None = None) -> dict[str, SettingValue]:
+    """Read the defaults file into flat `section.key` settings, or say what is wrong."""
+    path = path or defaults_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise SettingsError(f"settings file {path} cannot be read: {reason}") from None
+    try:
+        tree = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(_describe_toml_error(path, text, exc)) from None
+    flat: dict[str, SettingValue] = {}
+    _flatten(tree, "", flat, path, text)
+    return flat
+
+
+def _flatten(
+    tree: dict[str, Any], prefix: str, out: dict[str, SettingValue], path: Path, text: str
+) -> None:
+    for name, value in tree.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            _flatten(value, f"{key}.", out, path, text)
+            continue
+        where = f"settings file {path}, line {_line_of(text, name)}, key {key}"
+        if not KEY_PATTERN.match(key):
+            raise SettingsError(
+                f"{where}: keys are lower-case words in a [section], like sentinel.interval"
+            )
+        if not isinstance(value, bool | int | float | str):
+            raise SettingsError(
+                f"{where}: a {type(value).__name__} is not a setting value; "
+                "use a boolean, an integer, a float or a string"
+            )
+        out[key] = value
+
+
+def _line_of(text: str, name: str) -> int | str:
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(name)}[\"']?\s*=", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else "?"
+
+
+def _describe_toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    reason = re.sub(r"\s*\(at line.*\)$", "", message)
+    if not found:
+        return f"settings file {path} is not valid TOML: {reason}"
+    line = int(found.group(1))
+    source = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+    key = source.split("=", 1)[0].strip() if "=" in source else ""
+    near = f", key {key}" if key else ""
+    return f"settings file {path}, line {line}{near}: {reason}"

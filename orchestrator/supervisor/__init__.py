@@ -1,0 +1,1 @@
+"""supervisord, the master daemon: its config, its lifecycle and its XML-RPC interface."""
