@@ -11,6 +11,7 @@ Called two ways:
 
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -28,6 +29,8 @@ def run_on(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         transaction_per_migration=False,
+        # SQLite's DDL is transactional; the whole run commits or none of it.
+        transactional_ddl=True,
         compare_type=True,
     )
     with context.begin_transaction():
@@ -48,8 +51,8 @@ def run_offline(url: str) -> None:
 def run_standalone() -> None:
     """`alembic ...` from a shell: resolve the database and hold the instance lock."""
     from orchestrator.db.engine import make_engine
-    from orchestrator.db.schema import migration_transaction
-    from orchestrator.db.url import database_url
+    from orchestrator.db.schema import ensure_sqlite_file, migration_transaction
+    from orchestrator.db.url import database_url, sqlite_path
     from orchestrator.host import locations
     from orchestrator.host.instance_lock import InstanceLock
 
@@ -60,8 +63,12 @@ def run_standalone() -> None:
     if context.is_offline_mode():
         run_offline(url)
         return
+    os.umask(0o077)
     where.ensure()
     with InstanceLock(where.lock_file):
+        path = sqlite_path(url)
+        if path is not None:
+            ensure_sqlite_file(path)
         engine = make_engine(url)
         try:
             with engine.connect() as connection, migration_transaction(connection):

@@ -73,7 +73,7 @@ class NuaCommand(Command):
         return host_locations.resolve(self.option("home"))
 
     def write_json(self, data: Any) -> None:
-        self.line(json.dumps(data, indent=2, sort_keys=True), verbosity=None)  # type: ignore[arg-type]
+        self.io.write_line(json.dumps(data, indent=2, sort_keys=True))
 
 
 def run(app: Application) -> int:

@@ -8,6 +8,7 @@ in between.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -83,6 +84,20 @@ def check_sqlite_file(path: Path) -> str | None:
             "upgrade nua-orchestrator or restore a backup"
         )
     return revision
+
+
+def ensure_sqlite_file(path: Path) -> bool:
+    """Check the database file, and create it 0600 if missing; True when created.
+
+    SQLite would create it with the process umask; creating it first means
+    it is never readable by others, whoever runs the migration.
+    """
+    check_sqlite_file(path)
+    if path.exists():
+        return False
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.close(fd)
+    return True
 
 
 def _read_revision(path: Path) -> str | None:

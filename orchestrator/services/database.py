@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from orchestrator.db.engine import make_engine
-from orchestrator.db.schema import check_sqlite_file, current_revision, upgrade
+from orchestrator.db.schema import current_revision, ensure_sqlite_file, upgrade
 from orchestrator.db.url import database_url, display_url, sqlite_path
 from orchestrator.errors import DatabaseError
 from orchestrator.host.locations import Locations
@@ -34,14 +33,7 @@ def prepare(locations: Locations, defaults: dict[str, SettingValue]) -> Prepared
     """
     url = database_url(locations)
     path = sqlite_path(url)
-    created = False
-    if path is not None:
-        check_sqlite_file(path)
-        if not path.exists():
-            # Create it 0600 before SQLite does, so it is never readable by others.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            os.close(fd)
-            created = True
+    created = ensure_sqlite_file(path) if path is not None else False
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import secrets
 import time
+import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from orchestrator import resources
 from orchestrator.errors import StartupError
 from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.host.locations import Locations
 from orchestrator.rpc.client import ClientError, RpcClient
-from orchestrator.services.database import PreparedDatabase, prepare
 from orchestrator.settings.defaults import load_defaults
 from orchestrator.settings.effective import EffectiveSettings, effective_settings
 from orchestrator.supervisor import config as supervisor_config
 from orchestrator.supervisor import control
 from orchestrator.supervisor.daemon import DEFAULT_STOP_TIMEOUT, Leftovers, Supervisord, tail
+
+if TYPE_CHECKING:
+    from orchestrator.services.database import PreparedDatabase
 
 Report = Callable[[str], None]
 LOG_LINES_ON_FAILURE = 20
@@ -54,6 +60,9 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
         cleaned = daemon.clean()
         if cleaned:
             report(f"cleaned what a previous run left: {cleaned.describe()}")
+        # SQLAlchemy and Alembic are imported only by the commands that need them.
+        from orchestrator.services.database import prepare
+
         defaults = load_defaults()
         database = prepare(locations, defaults)
         settings = effective_settings(database.stored_settings, defaults)
@@ -89,12 +98,13 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
 
 
 def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> None:
-    """Poll until the worker answers system.ping; on the deadline, say why not."""
+    """Poll until every program is RUNNING and the worker answers system.ping."""
     deadline = time.monotonic() + timeout
     client = RpcClient(locations.rpc_endpoint, timeout=0.5, retries=0)
     # A request wakes supervisord's event loop, which otherwise spawns the
     # programs only after its first one-second poll.
     control.is_answering(locations.supervisor_socket)
+    answered = False
     while time.monotonic() < deadline:
         if daemon.running() is None:
             raise StartupError(
@@ -102,13 +112,21 @@ def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> No
                 f"{locations.logs / 'supervisord.log'}:\n"
                 + "\n".join(tail(locations.logs / "supervisord.log", LOG_LINES_ON_FAILURE))
             )
-        try:
-            if client.call("system.ping") == "pong":
-                return
-        except ClientError:
-            pass
+        if not answered:
+            with contextlib.suppress(ClientError):
+                answered = client.call("system.ping") == "pong"
+        if answered and _all_running(daemon):
+            return
         time.sleep(0.05)
     raise StartupError(_not_ready_message(locations, daemon, timeout))
+
+
+def _all_running(daemon: Supervisord) -> bool:
+    try:
+        states = control.programs(daemon.proxy(timeout=2.0))
+    except (OSError, xmlrpc.client.Error, http.client.HTTPException):
+        return False
+    return all(p.state == control.RUNNING for p in states)
 
 
 def _not_ready_message(locations: Locations, daemon: Supervisord, timeout: float) -> str:

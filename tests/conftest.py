@@ -1,0 +1,29 @@
+"""Fixtures shared by unit and end-to-end tests."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.orchestrator import Orchestrator
+
+
+@pytest.fixture
+def short_home() -> Iterator[Path]:
+    """A fresh, short temporary folder (unix socket paths are limited to 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="nua"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def orch(short_home: Path) -> Iterator[Orchestrator]:
+    """An orchestrator home; whatever it started is stopped, and leaks fail the test."""
+    o = Orchestrator(short_home)
+    yield o
+    leaked = o.kill_everything()
+    assert not leaked, f"processes leaked from {short_home}: {leaked}"

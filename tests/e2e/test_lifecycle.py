@@ -1,0 +1,130 @@
+"""start, status, stop, restart against a real supervisord."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from orchestrator.host.processes import ProcessId
+from tests.support.orchestrator import Orchestrator
+
+pytestmark = pytest.mark.e2e
+
+
+def test_start_status_supervisorctl_stop_status(orch: Orchestrator) -> None:
+    started = orch.start()
+    assert "started (pid" in started.stdout
+    status = orch.status()
+    assert status.returncode == 0, status.stdout + status.stderr
+    report = status.json()
+    assert report["health"] == "healthy"
+    states = {p["name"]: p["state"] for p in report["programs"]}
+    assert states == {"nua:rpc": "RUNNING", "nua:sentinel": "RUNNING"}
+    assert report["worker"]["schema_revision"] == "0001_settings"
+    assert report["worker"]["endpoint"] == orch.locations.rpc_endpoint
+    assert report["worker"]["database"].endswith(str(orch.locations.database))
+    assert report["locations"]["data"] == str(orch.locations.data)
+
+    human = orch.supervisorctl("status")
+    assert human.returncode == 0, human.stdout + human.stderr
+    lines = {line.split()[0]: line.split()[1] for line in human.stdout.splitlines()}
+    assert lines == {"nua:rpc": "RUNNING", "nua:sentinel": "RUNNING"}
+
+    supervisord = ProcessId.of(orch.supervisord_pid())
+    assert supervisord is not None
+    stopped = orch.stop()
+    assert f"stopped (pid {supervisord.pid})" in stopped.stdout
+    assert not supervisord.is_alive()
+    assert orch.processes() == []
+    for leftover in ("supervisor.sock", "rpc.sock", "supervisord.pid"):
+        assert not (orch.locations.runtime / leftover).exists(), leftover
+
+    after = orch.status()
+    assert after.returncode == 3
+    assert after.json()["health"] == "not running"
+    assert after.json()["leftovers"] is None
+
+
+def test_human_status_names_programs_and_locations(orch: Orchestrator) -> None:
+    orch.start()
+    out = orch.run("status")
+    assert out.returncode == 0
+    assert "nua-orchestrator: healthy" in out.stdout
+    assert "nua:rpc" in out.stdout and "RUNNING" in out.stdout
+    assert str(orch.locations.database) in out.stdout
+    assert orch.locations.rpc_endpoint in out.stdout
+
+
+def test_start_twice_says_already_running(orch: Orchestrator) -> None:
+    orch.start()
+    pid = orch.supervisord_pid()
+    again = orch.start()
+    assert again.stdout.strip() == f"already running (pid {pid})"
+    assert orch.supervisord_pid() == pid
+    supervisords = [p for p in orch.processes() if "supervisor.supervisord" in " ".join(p.cmdline())]
+    assert len(supervisords) == 1
+
+
+def test_stop_twice_and_stop_when_never_started(orch: Orchestrator) -> None:
+    never = orch.stop()
+    assert never.stdout.strip() == "not running"
+    orch.start()
+    orch.stop()
+    again = orch.stop()
+    assert again.stdout.strip() == "not running"
+
+
+def test_restart_renders_a_fresh_config_and_replaces_every_process(orch: Orchestrator) -> None:
+    orch.start()
+    before = {name: p.pid for name, p in orch.programs().items()}
+    old_supervisord = ProcessId.of(orch.supervisord_pid())
+    conf = orch.locations.supervisor_conf
+    conf.write_text(conf.read_text() + "\n; edited by hand\n")
+    result = orch.run("restart", env={"NUA_SENTINEL_FAILURES": "7"})
+    assert result.returncode == 0, result.stderr
+    assert "edited by hand" not in conf.read_text()
+    assert "--failures 7" in conf.read_text()
+    assert old_supervisord is not None and not old_supervisord.is_alive()
+    after = {name: p.pid for name, p in orch.programs().items()}
+    assert set(after) == set(before)
+    assert not set(after.values()) & set(before.values())
+    assert orch.ping() == "pong"
+
+
+def test_locations_and_database_are_private(orch: Orchestrator) -> None:
+    orch.start()
+    where = orch.locations
+    for path in (where.home, *where.directories().values()):
+        assert path is not None
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    for path in (
+        where.database,
+        where.supervisor_conf,
+        where.lock_file,
+        where.run_manifest,
+        where.logs / "supervisord.log",
+        where.logs / "rpc.log",
+        where.logs / "sentinel.log",
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for sock in (where.supervisor_socket, where.rpc_socket):
+        mode = sock.stat().st_mode
+        assert stat.S_ISSOCK(mode)
+        assert stat.S_IMODE(mode) & 0o077 == 0, sock
+    conf = where.supervisor_conf.read_text()
+    assert "umask = 077" in conf
+    assert "chmod = 0700" in conf
+    assert "stopasgroup = true" in conf and "killasgroup = true" in conf
+
+
+def test_nua_ping_answers_while_running_and_exits_3_when_not(orch: Orchestrator) -> None:
+    orch.start()
+    ok = orch.run("ping", cli="nua")
+    assert ok.returncode == 0
+    assert ok.stdout.startswith("pong from ipc://")
+    orch.stop()
+    down = orch.run("ping", "--timeout", "0.5", cli="nua")
+    assert down.returncode == 3
+    assert orch.locations.rpc_endpoint in down.stderr
+    assert "not running" in down.stderr

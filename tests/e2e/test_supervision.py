@@ -1,0 +1,137 @@
+"""What supervisord and the sentinel do when programs crash, hang or cannot start."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from orchestrator.host.processes import ProcessId
+from orchestrator.rpc.client import ClientError
+from tests.support.orchestrator import Orchestrator
+from tests.support.polling import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _answers(orch: Orchestrator) -> bool:
+    try:
+        return orch.ping(timeout=0.5) == "pong"
+    except ClientError:
+        return False
+
+
+def test_kill_9_of_the_worker_is_restarted_by_supervisord(orch: Orchestrator) -> None:
+    orch.start()
+    old = orch.program("nua:rpc").pid
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: (p := orch.program("nua:rpc")).state == "RUNNING" and p.pid != old,
+             timeout=15, what="a new rpc worker")
+    wait_for(lambda: _answers(orch), timeout=10, what="the new worker to answer")
+    assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_hung_worker_is_restarted_by_the_sentinel(orch: Orchestrator) -> None:
+    orch.start()
+    hung = orch.program("nua:rpc").pid
+    stopped_at = time.monotonic()
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        # supervisord alone sees nothing: the process is still RUNNING.
+        assert orch.program("nua:rpc").state == "RUNNING"
+        wait_for(
+            lambda: (p := orch.program("nua:rpc")).state == "RUNNING" and p.pid != hung,
+            timeout=30,
+            what="the sentinel to restart the hung worker",
+        )
+        wait_for(lambda: _answers(orch), timeout=10, what="the new worker to answer")
+        took = time.monotonic() - stopped_at
+    finally:
+        if psutil.pid_exists(hung):
+            os.kill(hung, signal.SIGCONT)
+    log = orch.log("sentinel")
+    assert "did not answer system.ping (2/2)" in log
+    assert re.search(rf"restarting nua:rpc \(pid {hung}\): RUNNING but no answer", log), log
+    # Two failed pings 0.25 s apart with 0.5 s timeouts, then a 1 s stop timeout
+    # and a 1 s startsecs: recovery takes a few seconds, not the 10 s defaults.
+    print(f"hung worker replaced and answering {took:.2f}s after SIGSTOP")
+    assert took < 20
+
+
+def test_kill_9_of_supervisord_then_start_leaves_no_orphan_or_duplicate(
+    orch: Orchestrator,
+) -> None:
+    orch.start()
+    supervisord = ProcessId.of(orch.supervisord_pid())
+    assert supervisord is not None
+    orphans = [ProcessId.of(p.pid) for p in orch.programs().values()]
+    # An unrelated process of the same user, started before the crash.
+    bystander = subprocess.Popen(["sleep", "120"])
+    try:
+        os.kill(supervisord.pid, signal.SIGKILL)
+        wait_for(lambda: not supervisord.is_alive(), timeout=10, what="supervisord to die")
+        assert all(o is not None and o.is_alive() for o in orphans), "orphans should survive"
+
+        status = orch.status()
+        assert status.returncode == 3
+        assert "orphaned program" in status.json()["leftovers"]
+
+        started = orch.start()
+        assert "cleaned what a previous run left" in started.stderr
+        assert all(o is not None and not o.is_alive() for o in orphans)
+        assert bystander.poll() is None, "an unrelated process was signalled"
+
+        supervisords = [
+            p for p in orch.processes() if "supervisor.supervisord" in " ".join(p.cmdline())
+        ]
+        assert len(supervisords) == 1
+        workers = [p for p in orch.processes() if "orchestrator.rpc.worker" in p.cmdline()]
+        sentinels = [p for p in orch.processes() if "orchestrator.sentinel" in p.cmdline()]
+        assert len(workers) == 1 and len(sentinels) == 1
+        assert orch.status().returncode == 0
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_program_left_fatal_is_rearmed_with_backoff(orch: Orchestrator) -> None:
+    orch.env["NUA_PROGRAMS_START_RETRIES"] = "0"
+    orch.start()
+    # Make the worker unable to start: its ipc path becomes a directory.
+    sock = orch.locations.rpc_socket
+    sock.unlink()
+    sock.mkdir()
+    os.kill(orch.program("nua:rpc").pid, signal.SIGKILL)
+    orch.wait_state("nua:rpc", "FATAL", timeout=20)
+    wait_for(lambda: "re-arming nua:rpc, FATAL" in orch.log("sentinel"), timeout=20,
+             what="a first re-arm")
+    assert re.search(r"nua:rpc is FATAL \(.*\); re-arming it in 1\.0s", orch.log("sentinel"))
+    wait_for(lambda: "attempt 2" in orch.log("sentinel"), timeout=20, what="a second re-arm")
+    shutil.rmtree(sock)
+    orch.wait_state("nua:rpc", "RUNNING", timeout=30)
+    wait_for(lambda: _answers(orch), timeout=10, what="the re-armed worker to answer")
+    log = orch.log("sentinel")
+    attempts = [int(n) for n in re.findall(r"re-arming nua:rpc, FATAL .*: attempt (\d+)", log)]
+    assert attempts[:3] == list(range(1, min(len(attempts), 3) + 1))
+    stamps = _rearm_times(log)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    # Waits double (1 s, 2 s, 4 s cap): never a tight loop.
+    assert all(gap >= 0.9 for gap in gaps), gaps
+    assert orch.status().returncode == 0
+
+
+def _rearm_times(log: str) -> list[float]:
+    times = []
+    for line in log.splitlines():
+        if "re-arming nua:rpc, FATAL" in line:
+            clock = line.split()[1]  # HH:MM:SS,mmm
+            h, m, rest = clock.split(":")
+            s, ms = rest.split(",")
+            times.append(int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000)
+    return times

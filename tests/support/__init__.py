@@ -1,0 +1,1 @@
+"""Test support: the real orchestrator in a short temporary home."""
