@@ -114,6 +114,23 @@ class Supervisord:
         ident = manifest.supervisord if manifest else None
         if ident is not None and ident.is_alive():
             return ident
+        return self._from_pidfile()
+
+    def _from_pidfile(self) -> ProcessId | None:
+        """A supervisord running our config whose manifest is gone (say, removed by hand)."""
+        try:
+            ident = ProcessId.of(int(self.locations.supervisor_pidfile.read_text().strip()))
+        except (OSError, ValueError):
+            return None
+        proc = ident.process() if ident else None
+        try:
+            cmdline = proc.cmdline() if proc else []
+        except psutil.Error:
+            return None
+        if str(self.locations.supervisor_conf) in cmdline and any(
+            "supervisord" in part for part in cmdline
+        ):
+            return ident
         return None
 
     def proxy(self, timeout: float = 5.0) -> object:

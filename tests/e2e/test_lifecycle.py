@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,7 +65,9 @@ def test_start_twice_says_already_running(orch: Orchestrator) -> None:
     again = orch.start()
     assert again.stdout.strip() == f"already running (pid {pid})"
     assert orch.supervisord_pid() == pid
-    supervisords = [p for p in orch.processes() if "supervisor.supervisord" in " ".join(p.cmdline())]
+    supervisords = [
+        p for p in orch.processes() if "supervisor.supervisord" in " ".join(p.cmdline())
+    ]
     assert len(supervisords) == 1
 
 
@@ -128,3 +133,68 @@ def test_nua_ping_answers_while_running_and_exits_3_when_not(orch: Orchestrator)
     assert down.returncode == 3
     assert orch.locations.rpc_endpoint in down.stderr
     assert "not running" in down.stderr
+
+
+def test_status_is_degraded_and_names_the_stopped_program(orch: Orchestrator) -> None:
+    orch.start()
+    assert orch.supervisorctl("stop", "nua:sentinel").returncode == 0
+    status = orch.status()
+    assert status.returncode == 1
+    assert status.json()["health"] == "degraded"
+    assert "nua:sentinel is STOPPED" in status.json()["problems"]
+    human = orch.run("status")
+    assert human.returncode == 1
+    assert "problem: nua:sentinel is STOPPED" in human.stdout
+
+
+def test_a_running_supervisord_is_recognised_even_without_its_manifest(
+    orch: Orchestrator,
+) -> None:
+    orch.start()
+    pid = orch.supervisord_pid()
+    orch.locations.run_manifest.unlink()
+    assert orch.start().stdout.strip() == f"already running (pid {pid})"
+    orch.stop()
+    assert orch.processes() == []
+
+
+def test_alembic_from_the_repository_root_uses_the_same_database(orch: Orchestrator) -> None:
+    root = Path(__file__).resolve().parents[2]
+    alembic = str(Path(sys.executable).parent / "alembic")
+    env = {**orch.env}
+    upgraded = subprocess.run(
+        [alembic, "upgrade", "head"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert stat.S_IMODE(orch.locations.database.stat().st_mode) == 0o600
+    current = subprocess.run(
+        [alembic, "current"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert current.stdout.strip() == "0001_settings (head)"
+    orch.start()
+    status = orch.status().json()
+    assert status["worker"]["schema_revision"] == "0001_settings"
+    checked = subprocess.run(
+        [alembic, "check"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # The instance lock is free while the orchestrator runs: only commands hold it.
+    assert checked.returncode == 0, checked.stderr
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr

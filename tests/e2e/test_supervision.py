@@ -31,8 +31,11 @@ def test_kill_9_of_the_worker_is_restarted_by_supervisord(orch: Orchestrator) ->
     orch.start()
     old = orch.program("nua:rpc").pid
     os.kill(old, signal.SIGKILL)
-    wait_for(lambda: (p := orch.program("nua:rpc")).state == "RUNNING" and p.pid != old,
-             timeout=15, what="a new rpc worker")
+    wait_for(
+        lambda: (p := orch.program("nua:rpc")).state == "RUNNING" and p.pid != old,
+        timeout=15,
+        what="a new rpc worker",
+    )
     wait_for(lambda: _answers(orch), timeout=10, what="the new worker to answer")
     assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
 
@@ -109,8 +112,11 @@ def test_a_program_left_fatal_is_rearmed_with_backoff(orch: Orchestrator) -> Non
     sock.mkdir()
     os.kill(orch.program("nua:rpc").pid, signal.SIGKILL)
     orch.wait_state("nua:rpc", "FATAL", timeout=20)
-    wait_for(lambda: "re-arming nua:rpc, FATAL" in orch.log("sentinel"), timeout=20,
-             what="a first re-arm")
+    wait_for(
+        lambda: "re-arming nua:rpc, FATAL" in orch.log("sentinel"),
+        timeout=20,
+        what="a first re-arm",
+    )
     assert re.search(r"nua:rpc is FATAL \(.*\); re-arming it in 1\.0s", orch.log("sentinel"))
     wait_for(lambda: "attempt 2" in orch.log("sentinel"), timeout=20, what="a second re-arm")
     shutil.rmtree(sock)
