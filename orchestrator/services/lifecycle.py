@@ -18,6 +18,7 @@ from orchestrator.host.locations import Locations
 from orchestrator.rpc.client import ClientError, RpcClient
 from orchestrator.settings.defaults import load_defaults
 from orchestrator.settings.effective import EffectiveSettings, effective_settings
+from orchestrator.settings.overrides import env_overrides
 from orchestrator.supervisor import config as supervisor_config
 from orchestrator.supervisor import control
 from orchestrator.supervisor.daemon import DEFAULT_STOP_TIMEOUT, Leftovers, Supervisord, tail
@@ -64,6 +65,7 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
         from orchestrator.services.database import prepare
 
         defaults = load_defaults()
+        env_overrides(defaults)  # a bad NUA_* value is refused before the database is touched
         database = prepare(locations, defaults)
         settings = effective_settings(database.stored_settings, defaults)
         for var in settings.unknown_env:

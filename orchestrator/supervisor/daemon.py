@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -140,10 +141,12 @@ class Supervisord:
         """What a previous run left, assuming no supervisord of ours is alive."""
         where = self.locations
         # The manifest is bookkeeping, removed by clean(); these only outlive a crash.
+        # Only what we create (sockets, a pid file) is ours to remove: anything
+        # else at those paths is left alone, and the program that needs it says why.
         files = [
             p
             for p in (where.supervisor_socket, where.supervisor_pidfile, where.rpc_socket)
-            if p.exists() or p.is_symlink()
+            if _is_removable(p)
         ]
         return Leftovers(files=files, orphans=find_by_run_tokens(self._known_tokens()))
 
@@ -267,6 +270,14 @@ class Supervisord:
             _signal(ident, signal.SIGKILL)
             wait_gone(ident, 5.0)
         return forced
+
+
+def _is_removable(path: Path) -> bool:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return False
+    return stat.S_ISSOCK(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 def _signal(ident: ProcessId, sig: int) -> None:
