@@ -20,6 +20,10 @@ class JsonText(TypeDecorator[Any]):
     impl = Text
     cache_ok = True
 
+    def compare_values(self, x: Any, y: Any) -> bool:
+        # 1 == 1.0 == True in Python; for a setting, a change of type is a change.
+        return type(x) is type(y) and x == y
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> str:
         return json.dumps(value, separators=(",", ":"))
 

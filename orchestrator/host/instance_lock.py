@@ -72,6 +72,8 @@ class InstanceLock:
         except OSError as exc:
             if self.path.is_symlink():
                 reason = "is a symlink"
+            elif self.path.is_dir():
+                reason = "is a directory, not a lock file (foreign lock)"
             else:
                 reason = f"cannot be opened: {exc.strerror}"
             raise LocationError(

@@ -86,7 +86,7 @@ class Processor:
             return _error(rid, INVALID_PARAMS, data={"reason": str(exc)})
         try:
             result = method.func(*params) if isinstance(params, list) else method.func(**params)
-            json.dumps(result)
+            json.dumps(result, allow_nan=False)
         except RpcError as exc:
             return {"jsonrpc": "2.0", "error": exc.to_error(), "id": rid}
         except Exception:
@@ -108,4 +108,4 @@ def _error(rid: Any, code: int, data: Any = None) -> dict[str, Any]:
 
 
 def _dump(reply: Any) -> bytes:
-    return json.dumps(reply, separators=(",", ":")).encode("utf-8")
+    return json.dumps(reply, separators=(",", ":"), allow_nan=False).encode("utf-8")

@@ -13,16 +13,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import zmq
-from sqlalchemy import Engine
 
-from orchestrator.db.engine import make_engine
-from orchestrator.db.schema import current_revision
-from orchestrator.db.url import database_url, display_url
 from orchestrator.host import locations as host_locations
 from orchestrator.rpc.protocol import Processor
 from orchestrator.rpc.registry import Registry, namespace_classes
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger("nua.rpc")
 POLL_MS = 200
@@ -40,38 +40,40 @@ class WorkerContext:
 
 
 class Worker:
-    def __init__(self, endpoint: str, processor: Processor) -> None:
+    def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.processor = processor
+        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
         self.stopping = False
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         self.stopping = True
 
-    def serve(self) -> int:
-        ctx = zmq.Context.instance()
-        sock = ctx.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    def bind(self) -> bool:
+        """Bind the socket; False (after logging why) when the endpoint is unusable."""
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         try:
-            sock.bind(self.endpoint)
+            self.sock.bind(self.endpoint)
         except zmq.ZMQError as exc:
             log.error("cannot bind %s: %s", self.endpoint, exc)
-            sock.close()
-            return 1
+            self.sock.close()
+            return False
+        return True
+
+    def serve(self, processor: Processor) -> int:
         log.info("serving JSON-RPC on %s", self.endpoint)
         poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
+        poller.register(self.sock, zmq.POLLIN)
         try:
             while not self.stopping:
                 if not dict(poller.poll(POLL_MS)):
                     continue
-                frames = sock.recv_multipart()
-                self._answer(sock, frames)
+                frames = self.sock.recv_multipart()
+                self._answer(processor, frames)
         finally:
-            sock.close()
-            ctx.term()
+            self.sock.close()
+            zmq.Context.instance().term()
             # libzmq does not always remove the ipc file on close; a stale one
             # would look like a crashed run.
             self._remove_ipc_file()
@@ -83,18 +85,18 @@ class Worker:
         if self.endpoint.startswith("ipc://") and path.is_socket():
             path.unlink(missing_ok=True)
 
-    def _answer(self, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+    def _answer(self, processor: Processor, frames: list[bytes]) -> None:
         # REQ clients send [identity, b"", payload]; DEALER clients [identity, payload].
         if len(frames) < 2:
             return
         envelope, payload = frames[:-1], frames[-1]
         try:
-            reply = self.processor.process(payload)
+            reply = processor.process(payload)
         except Exception:  # the processor answers errors itself; this is a last guard
             log.exception("unexpected failure while processing a message")
             return
         if reply is not None:
-            sock.send_multipart([*envelope, reply])
+            self.sock.send_multipart([*envelope, reply])
 
 
 def main() -> int:
@@ -105,24 +107,32 @@ def main() -> int:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     where = host_locations.resolve()
-    url = database_url(where)
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        revision = current_revision(conn)
-    context = WorkerContext(
-        engine=engine,
-        database=display_url(url),
-        endpoint=where.rpc_endpoint,
-        schema_revision=revision,
-    )
-    registry = Registry()
-    for cls in namespace_classes():
-        registry.add_namespace(cls(context))
-    worker = Worker(where.rpc_endpoint, Processor(registry))
+    worker = Worker(where.rpc_endpoint)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
+    # Bind before the slow imports, so that an unusable endpoint fails within
+    # supervisord's startsecs and the program goes FATAL instead of looping.
+    if not worker.bind():
+        return 1
+    from orchestrator.db.engine import make_engine
+    from orchestrator.db.schema import current_revision
+    from orchestrator.db.url import database_url, display_url
+
+    url = database_url(where)
+    engine = make_engine(url)
     try:
-        return worker.serve()
+        with engine.connect() as conn:
+            revision = current_revision(conn)
+        context = WorkerContext(
+            engine=engine,
+            database=display_url(url),
+            endpoint=where.rpc_endpoint,
+            schema_revision=revision,
+        )
+        registry = Registry()
+        for cls in namespace_classes():
+            registry.add_namespace(cls(context))
+        return worker.serve(Processor(registry))
     finally:
         engine.dispose()
 

@@ -117,34 +117,41 @@ def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> No
         if not answered:
             with contextlib.suppress(ClientError):
                 answered = client.call("system.ping") == "pong"
-        if answered and _all_running(daemon):
+        states = _states(daemon)
+        if any(state == control.FATAL for state in states):
+            break  # supervisord gave up on a program: no point waiting any longer
+        if answered and states and all(state == control.RUNNING for state in states):
             return
         time.sleep(0.05)
-    raise StartupError(_not_ready_message(locations, daemon, timeout))
+    raise StartupError(
+        _not_ready_message(locations, daemon, timeout - (deadline - time.monotonic()))
+    )
 
 
-def _all_running(daemon: Supervisord) -> bool:
+def _states(daemon: Supervisord) -> list[str]:
     try:
-        states = control.programs(daemon.proxy(timeout=2.0))
+        return [p.state for p in control.programs(daemon.proxy(timeout=2.0))]
     except (OSError, xmlrpc.client.Error, http.client.HTTPException):
-        return False
-    return all(p.state == control.RUNNING for p in states)
+        return []
 
 
-def _not_ready_message(locations: Locations, daemon: Supervisord, timeout: float) -> str:
+def _not_ready_message(locations: Locations, daemon: Supervisord, waited: float) -> str:
     states = {}
     try:
         states = {p.name: p for p in control.programs(daemon.proxy(timeout=2.0))}
     except Exception:
         states = {}
-    failing = [p for p in states.values() if p.state != control.RUNNING]
+    failing = sorted(
+        (p for p in states.values() if p.state != control.RUNNING),
+        key=lambda p: p.state != control.FATAL,
+    )
     program = failing[0].name.split(":")[-1] if failing else "rpc"
     state = failing[0].state if failing else "RUNNING but not answering"
     log_file = locations.logs / f"{program}.log"
     lines = tail(log_file, LOG_LINES_ON_FAILURE)
     return (
-        f"the rpc worker did not answer system.ping on {locations.rpc_endpoint} within "
-        f"{timeout:g}s ({program}: {state}); stopped everything. Last lines of {log_file}:\n"
+        f"the orchestrator did not become ready ({program}: {state} after {waited:.1f}s); "
+        f"stopped everything. Last lines of {log_file}:\n"
         + ("\n".join(lines) if lines else "(empty)")
     )
 

@@ -51,7 +51,7 @@ def _flatten(
         if isinstance(value, dict):
             _flatten(value, f"{key}.", out, path, text)
             continue
-        where = f"settings file {path}, line {_line_of(text, name)}, key {key}"
+        where = f"settings file {path}, line {_line_of(text, key)}, key {key}"
         if not KEY_PATTERN.match(key):
             raise SettingsError(
                 f"{where}: keys are lower-case words in a [section], like sentinel.interval"
@@ -64,9 +64,20 @@ def _flatten(
         out[key] = value
 
 
-def _line_of(text: str, name: str) -> int | str:
+def _line_of(text: str, key: str) -> int | str:
+    """The line of `section.name = ...` in the file, looking only inside its [section]."""
+    section, _, name = key.rpartition(".")
+    start, end = 0, len(text)
+    if section:
+        header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$", re.MULTILINE)
+        found = header.search(text)
+        if found is None:
+            return "?"
+        start = found.end()
+        following = re.compile(r"^\s*\[", re.MULTILINE).search(text, start)
+        end = following.start() if following else len(text)
     pattern = re.compile(rf"^\s*[\"']?{re.escape(name)}[\"']?\s*=", re.MULTILINE)
-    match = pattern.search(text)
+    match = pattern.search(text, start, end)
     return text.count("\n", 0, match.start()) + 1 if match else "?"
 
 

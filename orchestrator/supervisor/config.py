@@ -51,6 +51,7 @@ def render(
     variables: dict[str, str] = {
         key.replace(".", "_"): _ini(str(_setting_text(value))) for key, value in settings.items()
     }
+    _refuse_unsafe_paths(locations)
     variables.update(
         supervisor_socket=_ini(str(locations.supervisor_socket)),
         supervisor_pidfile=_ini(str(locations.supervisor_pidfile)),
@@ -106,6 +107,17 @@ def _select_sections(
     return kept, programs
 
 
+def _refuse_unsafe_paths(locations: Locations) -> None:
+    """supervisord %-expands log paths and `environment=` twice and cannot quote them."""
+    for name, path in locations.directories().items():
+        bad = sorted(set(str(path)) & set('%"\\'))
+        if bad:
+            raise SettingsError(
+                f"{name} location {path} holds {''.join(bad)!r}, which supervisord cannot "
+                'carry in its config: choose a home path without %, " or \\'
+            )
+
+
 def _module_exists(name: str) -> bool:
     return importlib.util.find_spec(f"orchestrator.{name}") is not None
 
@@ -124,7 +136,17 @@ def _ini(value: str) -> str:
 
 
 def _env_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    """Quote a value for `environment=`, which supervisord %-expands twice.
+
+    Its parser (non-POSIX shlex) has no escapes: a value with a quote or a
+    backslash would reach the programs changed, so it is refused.
+    """
+    if '"' in value or "\\" in value:
+        raise SettingsError(
+            f"{value!r} holds a quote or a backslash, which supervisord cannot pass to "
+            "its programs: choose a home path without them"
+        )
+    return value.replace("%", "%%")
 
 
 def _line_of(text: str, name: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -126,7 +127,7 @@ def test_a_program_left_fatal_is_rearmed_with_backoff(orch: Orchestrator) -> Non
     attempts = [int(n) for n in re.findall(r"re-arming nua:rpc, FATAL .*: attempt (\d+)", log)]
     assert attempts[:3] == list(range(1, min(len(attempts), 3) + 1))
     stamps = _rearm_times(log)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     # Waits double (1 s, 2 s, 4 s cap): never a tight loop.
     assert all(gap >= 0.9 for gap in gaps), gaps
     assert orch.status().returncode == 0

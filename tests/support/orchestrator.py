@@ -59,8 +59,14 @@ class Orchestrator:
 
     # -- CLIs ---------------------------------------------------------------------
 
-    def run(self, *args: str, cli: str = "nua-orchestrator", timeout: float = 60,
-            env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
+    def run(
+        self,
+        *args: str,
+        cli: str = "nua-orchestrator",
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> Result:
         done = subprocess.run(
             [str(BIN / cli), *args],
             env={**self.env, **(env or {})},

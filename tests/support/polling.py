@@ -17,7 +17,9 @@ def wait_for(
     last: T = condition()
     while not last:
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+            raise AssertionError(
+                f"timed out after {timeout:g}s waiting for {what} (last: {last!r})"
+            )
         time.sleep(every)
         last = condition()
     return last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -48,10 +49,8 @@ def holder(lock_path: Path) -> Iterator[subprocess.Popen[str]]:
         assert proc.stdout.readline().strip() == "locked"
         yield proc
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=10)
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
@@ -59,8 +58,12 @@ def holder(lock_path: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 def _dead_pid() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return int(done.stdout)
 
 

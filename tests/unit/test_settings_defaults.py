@@ -69,9 +69,10 @@ def test_invalid_toml_names_the_line_and_key(tmp_path: Path) -> None:
 
 def test_invalid_toml_without_a_key_still_names_the_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "[sentinel]\ninterval = 5.0\n[broken\n")
-    with pytest.raises(SettingsError, match="line 3") as info:
+    with pytest.raises(SettingsError) as info:
         load_defaults(path)
-    assert "key" not in str(info.value).split("line 3", 1)[1].split(":", 1)[0]
+    assert str(info.value).startswith(f"settings file {path}, line 3: ")
+    assert "]" in str(info.value)
 
 
 def test_array_value_is_refused_naming_key_and_line(tmp_path: Path) -> None:
@@ -114,12 +115,6 @@ def test_upper_case_key_is_refused(tmp_path: Path) -> None:
         load_defaults(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: defaults._line_of finds the first line 'name =' in the whole file, "
-    "ignoring the section, so a bad value under a key name used in an earlier "
-    "section is reported on that earlier line",
-)
 def test_bad_value_line_is_found_within_its_own_section(tmp_path: Path) -> None:
     # Same shape as the shipped file: log_backups is in [supervisor] and [programs].
     path = _write(tmp_path, "[supervisor]\nlog_backups = 5\n[programs]\nlog_backups = [5]\n")
@@ -138,7 +133,7 @@ def test_missing_file_says_it_does_not_exist(tmp_path: Path) -> None:
 
 def test_non_utf8_file_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
-    path.write_bytes("[a]\nname = \"caf\xe9\"\n".encode("latin-1"))
+    path.write_bytes('[a]\nname = "caf\xe9"\n'.encode("latin-1"))
     with pytest.raises(SettingsError, match="not UTF-8") as info:
         load_defaults(path)
     assert str(path) in str(info.value)

@@ -1,0 +1,121 @@
+"""orchestrator/console: the cleo applications' exit codes and output, without daemons."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cleo.testers.application_tester import ApplicationTester
+
+from orchestrator import __version__
+from orchestrator.console import admin_app, client_app
+from orchestrator.console.application import NuaApplication
+from orchestrator.errors import ExitCode
+from orchestrator.host.locations import resolve
+
+
+@pytest.fixture
+def admin() -> ApplicationTester:
+    return ApplicationTester(admin_app.application())
+
+
+@pytest.fixture
+def client() -> ApplicationTester:
+    return ApplicationTester(client_app.application())
+
+
+@pytest.mark.parametrize(
+    ("factory", "title"),
+    [(admin_app.application, "Nua Orchestrator"), (client_app.application, "Nua")],
+)
+def test_version_prints_the_version_and_exits_0(
+    factory: Callable[[], NuaApplication], title: str
+) -> None:
+    tester = ApplicationTester(factory())
+    assert tester.execute("--version") == 0
+    assert tester.io.fetch_output() == f"{title} (version {__version__})\n"
+    assert tester.io.fetch_error() == ""
+
+
+def test_admin_lists_its_commands(admin: ApplicationTester) -> None:
+    assert admin.execute("list") == 0
+    output = admin.io.fetch_output()
+    for command in ("start", "stop", "restart", "status"):
+        assert command in output
+    assert "--home" in output
+
+
+@pytest.mark.parametrize("args", ["frobnicate", "stat-us", "ping"])
+def test_unknown_admin_command_is_a_usage_error(admin: ApplicationTester, args: str) -> None:
+    assert admin.execute(args) == ExitCode.USAGE == 2
+    assert args in admin.io.fetch_error()
+
+
+def test_unknown_client_command_is_a_usage_error(client: ApplicationTester) -> None:
+    assert client.execute("status") == ExitCode.USAGE
+
+
+def test_unknown_option_is_a_usage_error(admin: ApplicationTester, short_home: Path) -> None:
+    assert admin.execute(f"status --home {short_home} --no-such-option") == ExitCode.USAGE
+    assert "no-such-option" in admin.io.fetch_error()
+
+
+def test_unknown_global_option_is_a_usage_error(client: ApplicationTester) -> None:
+    assert client.execute("--bogus") == ExitCode.USAGE
+
+
+def test_home_option_needs_a_value(admin: ApplicationTester) -> None:
+    assert admin.execute("status --home") == ExitCode.USAGE
+
+
+def test_status_json_when_not_running(admin: ApplicationTester, short_home: Path) -> None:
+    code = admin.execute(f"status --home {short_home} --json")
+    assert code == ExitCode.NOT_RUNNING == 3
+    report = json.loads(admin.io.fetch_output())
+    where = resolve(short_home, environ={})
+    assert report["health"] == "not running"
+    assert report["running"] is False
+    assert report["exit_code"] == 3
+    assert report["programs"] == []
+    assert report["leftovers"] is None
+    assert report["locations"]["rpc_endpoint"] == where.rpc_endpoint
+    assert report["locations"]["database"] == str(where.database)
+
+
+def test_status_human_when_not_running(admin: ApplicationTester, short_home: Path) -> None:
+    assert admin.execute(f"status --home {short_home}") == ExitCode.NOT_RUNNING
+    output = admin.io.fetch_output()
+    assert "nua-orchestrator: not running" in output
+    assert str(resolve(short_home, environ={}).supervisor_conf) in output
+
+
+def test_status_reports_stale_files_of_a_crashed_run(
+    admin: ApplicationTester, short_home: Path
+) -> None:
+    where = resolve(short_home, environ={})
+    where.ensure()
+    where.supervisor_pidfile.write_text("999999\n")
+    assert admin.execute(f"status --home {short_home} --json") == ExitCode.NOT_RUNNING
+    report = json.loads(admin.io.fetch_output())
+    assert report["health"] == "not running"
+    assert "supervisord.pid" in report["leftovers"]
+
+
+def test_ping_when_not_running_names_the_endpoint(
+    client: ApplicationTester, short_home: Path
+) -> None:
+    code = client.execute(f"ping --home {short_home} --timeout 0.3")
+    assert code == ExitCode.NOT_RUNNING == 3
+    error = client.io.fetch_error()
+    assert resolve(short_home, environ={}).rpc_endpoint in error
+    assert "not running" in error
+    assert client.io.fetch_output() == ""
+
+
+def test_ping_with_a_bad_timeout_is_a_usage_error(
+    client: ApplicationTester, short_home: Path
+) -> None:
+    assert client.execute(f"ping --home {short_home} --timeout soon") == ExitCode.USAGE
+    assert "soon" in client.io.fetch_error()

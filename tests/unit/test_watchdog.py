@@ -1,0 +1,300 @@
+"""orchestrator/sentinel/watchdog.py: the sentinel's decisions, with a fake supervisord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from orchestrator.sentinel.watchdog import Watchdog, WatchdogConfig
+from orchestrator.supervisor.control import FATAL, RUNNING, STARTING, ProgramInfo
+
+WORKER = "nua:rpc"
+SENTINEL = "nua:sentinel"
+CONFIG = WatchdogConfig(failures=3, backoff_initial=5.0, backoff_max=20.0, stable_after=60.0)
+
+
+@dataclass
+class FakeClock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Program:
+    state: str
+    started_at: float = 0.0
+    # After a start, the state the program falls back to (a program that keeps failing).
+    after_start: str | None = None
+
+
+@dataclass
+class FakeSupervisor:
+    """supervisord as the watchdog sees it: programs with states, and the calls made."""
+
+    clock: FakeClock
+    programs_by_name: dict[str, Program] = field(default_factory=dict)
+    restarts: list[tuple[str, float]] = field(default_factory=list)
+    starts: list[tuple[str, float]] = field(default_factory=list)
+
+    def set(self, name: str, state: str, started_at: float = 0.0) -> None:
+        self.programs_by_name[name] = Program(state, started_at)
+
+    def programs(self) -> list[ProgramInfo]:
+        now = self.clock()
+        return [
+            ProgramInfo(
+                name=name,
+                state=p.state,
+                pid=1000 + i if p.state == RUNNING else 0,
+                uptime=now - p.started_at if p.state == RUNNING else None,
+                description="Exited too quickly" if p.state == FATAL else "",
+                exit_status=0,
+            )
+            for i, (name, p) in enumerate(self.programs_by_name.items())
+        ]
+
+    def restart(self, name: str) -> None:
+        self.restarts.append((name, self.clock()))
+        self.programs_by_name[name].started_at = self.clock()
+
+    def start(self, name: str) -> None:
+        self.starts.append((name, self.clock()))
+        program = self.programs_by_name[name]
+        if program.after_start is None:
+            program.state = RUNNING
+            program.started_at = self.clock()
+        else:
+            program.state = program.after_start
+
+
+@dataclass
+class FakePing:
+    """Answers from a script; counts how often it was asked."""
+
+    answers: list[bool] = field(default_factory=list)
+    default: bool = True
+    calls: int = 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.answers.pop(0) if self.answers else self.default
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    supervisor: FakeSupervisor
+    ping: FakePing
+    watchdog: Watchdog
+
+    def tick_at(self, now: float) -> None:
+        self.clock.now = now
+        self.watchdog.tick()
+
+
+@pytest.fixture
+def rig() -> Rig:
+    clock = FakeClock()
+    supervisor = FakeSupervisor(clock)
+    supervisor.set(WORKER, RUNNING)
+    supervisor.set(SENTINEL, RUNNING)
+    ping = FakePing()
+    return Rig(clock, supervisor, ping, Watchdog(supervisor, ping, clock, CONFIG))
+
+
+# -- a hung worker ---------------------------------------------------------------------
+
+
+def test_a_healthy_worker_is_left_alone(rig: Rig) -> None:
+    for t in range(100):
+        rig.tick_at(float(t))
+    assert rig.ping.calls == 100
+    assert rig.supervisor.restarts == []
+    assert rig.supervisor.starts == []
+
+
+def test_k_failed_pings_of_a_running_worker_restart_it_once(rig: Rig) -> None:
+    rig.ping.answers = [False, False, False]
+    rig.tick_at(0.0)
+    rig.tick_at(1.0)
+    assert rig.supervisor.restarts == []
+    rig.tick_at(2.0)
+    assert rig.supervisor.restarts == [(WORKER, 2.0)]
+    # Answers again: no further restart.
+    for t in range(3, 30):
+        rig.tick_at(float(t))
+    assert rig.supervisor.restarts == [(WORKER, 2.0)]
+
+
+def test_the_count_starts_again_after_a_restart(rig: Rig) -> None:
+    rig.ping.default = False
+    for t in range(3):
+        rig.tick_at(float(t))
+    assert len(rig.supervisor.restarts) == 1
+    assert rig.watchdog.failed_pings == 0
+    rig.ping.default = True
+    rig.ping.answers = [False, False]
+    rig.tick_at(100.0)
+    rig.tick_at(101.0)
+    assert len(rig.supervisor.restarts) == 1
+
+
+def test_failed_pings_while_not_running_do_not_count(rig: Rig) -> None:
+    rig.ping.default = False
+    rig.tick_at(0.0)
+    rig.tick_at(1.0)
+    assert rig.watchdog.failed_pings == 2
+    rig.supervisor.set(WORKER, STARTING)
+    calls = rig.ping.calls
+    rig.tick_at(2.0)
+    assert rig.ping.calls == calls  # not asked while supervisord is (re)starting it
+    assert rig.watchdog.failed_pings == 0
+    rig.supervisor.set(WORKER, RUNNING, started_at=3.0)
+    rig.tick_at(3.0)
+    rig.tick_at(4.0)
+    assert rig.supervisor.restarts == []
+    rig.tick_at(5.0)
+    assert rig.supervisor.restarts == [(WORKER, 5.0)]
+
+
+def test_a_missing_worker_is_not_pinged(rig: Rig) -> None:
+    del rig.supervisor.programs_by_name[WORKER]
+    for t in range(10):
+        rig.tick_at(float(t))
+    assert rig.ping.calls == 0
+    assert rig.supervisor.restarts == []
+
+
+def test_a_successful_ping_resets_the_count(rig: Rig) -> None:
+    rig.ping.answers = [False, False, True, False, False, True, False, False]
+    for t in range(8):
+        rig.tick_at(float(t))
+    assert rig.supervisor.restarts == []
+    assert rig.watchdog.failed_pings == 2
+    rig.ping.answers = [False]
+    rig.tick_at(8.0)
+    assert rig.supervisor.restarts == [(WORKER, 8.0)]
+
+
+def test_repeated_hangs_are_restarted_no_faster_than_the_backoff(rig: Rig) -> None:
+    rig.ping.default = False
+    for t in range(70):
+        rig.tick_at(float(t))
+    times = [t for name, t in rig.supervisor.restarts if name == WORKER]
+    # First after 3 failures (t=2), then at least 5, 10, 20, 20 (capped) seconds apart.
+    assert times == [2.0, 7.0, 17.0, 37.0, 57.0]
+    assert rig.supervisor.starts == []
+
+
+def test_a_worker_stable_for_stable_after_has_its_backoff_forgotten(rig: Rig) -> None:
+    rig.ping.default = False
+    for t in range(8):
+        rig.tick_at(float(t))
+    assert [t for _, t in rig.supervisor.restarts] == [2.0, 7.0]
+    assert rig.watchdog.backoff.attempts[WORKER] == 2
+    # It recovers and stays up: after stable_after seconds of RUNNING, start afresh.
+    rig.ping.default = True
+    rig.tick_at(66.9)
+    assert rig.watchdog.backoff.attempts[WORKER] == 2
+    rig.tick_at(67.0)
+    assert WORKER not in rig.watchdog.backoff.attempts
+    # A new hang is restarted after 3 failures, without waiting out the old backoff.
+    rig.ping.default = False
+    for t in (68.0, 69.0, 70.0):
+        rig.tick_at(t)
+    assert [t for _, t in rig.supervisor.restarts] == [2.0, 7.0, 70.0]
+
+
+# -- FATAL programs ------------------------------------------------------------------------
+
+
+def _fatal_forever(rig: Rig, name: str) -> None:
+    rig.supervisor.set(name, FATAL)
+    rig.supervisor.programs_by_name[name].after_start = FATAL
+
+
+def test_a_fatal_program_is_re_armed_after_backoff_initial(rig: Rig) -> None:
+    rig.supervisor.set("nua:cron", FATAL)
+    rig.tick_at(100.0)
+    rig.tick_at(104.9)
+    assert rig.supervisor.starts == []
+    rig.tick_at(105.0)
+    assert rig.supervisor.starts == [("nua:cron", 105.0)]
+    # The fake brought it up: it is RUNNING and is not started again.
+    rig.tick_at(200.0)
+    assert rig.supervisor.starts == [("nua:cron", 105.0)]
+
+
+def test_a_program_that_stays_fatal_is_re_armed_at_growing_intervals(rig: Rig) -> None:
+    _fatal_forever(rig, "nua:cron")
+    rig.tick_at(0.0)  # first sight: re-arm in 5s
+    rig.tick_at(4.9)
+    rig.tick_at(5.0)  # re-armed; fails again at once
+    rig.tick_at(6.0)  # seen FATAL again: next in 10s
+    rig.tick_at(15.9)
+    rig.tick_at(16.0)
+    rig.tick_at(17.0)  # next in 20s
+    rig.tick_at(36.9)
+    rig.tick_at(37.0)
+    rig.tick_at(38.0)  # capped at 20s
+    rig.tick_at(57.9)
+    rig.tick_at(58.0)
+    assert [t for _, t in rig.supervisor.starts] == [5.0, 16.0, 37.0, 58.0]
+
+
+def test_fatal_programs_back_off_independently(rig: Rig) -> None:
+    _fatal_forever(rig, "nua:cron")
+    rig.tick_at(0.0)
+    rig.tick_at(5.0)
+    _fatal_forever(rig, "nua:web")
+    rig.tick_at(6.0)
+    rig.tick_at(11.0)
+    assert rig.supervisor.starts == [("nua:cron", 5.0), ("nua:web", 11.0)]
+
+
+def test_the_sentinel_never_re_arms_itself(rig: Rig) -> None:
+    _fatal_forever(rig, SENTINEL)
+    for t in range(0, 1000, 5):
+        rig.tick_at(float(t))
+    assert rig.supervisor.starts == []
+
+
+def test_a_fatal_worker_is_re_armed_and_not_pinged(rig: Rig) -> None:
+    rig.supervisor.set(WORKER, FATAL)
+    rig.tick_at(0.0)
+    rig.tick_at(5.0)
+    assert rig.ping.calls == 0
+    assert rig.supervisor.starts == [(WORKER, 5.0)]
+    assert rig.supervisor.restarts == []
+
+
+def test_a_program_stable_again_starts_from_backoff_initial(rig: Rig) -> None:
+    _fatal_forever(rig, "nua:cron")
+    for t in (0.0, 5.0, 6.0, 16.0):
+        rig.tick_at(t)
+    assert [t for _, t in rig.supervisor.starts] == [5.0, 16.0]
+    # Comes up at 20 and stays RUNNING for stable_after.
+    rig.supervisor.set("nua:cron", RUNNING, started_at=20.0)
+    rig.tick_at(80.0)
+    assert "nua:cron" not in rig.watchdog.backoff.attempts
+    _fatal_forever(rig, "nua:cron")
+    rig.tick_at(90.0)
+    rig.tick_at(95.0)
+    assert [t for _, t in rig.supervisor.starts] == [5.0, 16.0, 95.0]
+
+
+def test_a_program_that_recovers_briefly_keeps_its_backoff(rig: Rig) -> None:
+    _fatal_forever(rig, "nua:cron")
+    for t in (0.0, 5.0):
+        rig.tick_at(t)
+    rig.supervisor.set("nua:cron", RUNNING, started_at=6.0)
+    rig.tick_at(30.0)  # up for 24s < stable_after
+    _fatal_forever(rig, "nua:cron")
+    rig.tick_at(31.0)
+    rig.tick_at(40.0)
+    assert [t for _, t in rig.supervisor.starts] == [5.0]
+    rig.tick_at(41.0)  # 31 + 10: the second step
+    assert [t for _, t in rig.supervisor.starts] == [5.0, 41.0]
