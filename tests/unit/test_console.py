@@ -119,3 +119,12 @@ def test_ping_with_a_bad_timeout_is_a_usage_error(
 ) -> None:
     assert client.execute(f"ping --home {short_home} --timeout soon") == ExitCode.USAGE
     assert "soon" in client.io.fetch_error()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_lists_the_commands(admin: ApplicationTester, shell: str) -> None:
+    assert admin.execute(f"completions {shell}") == 0
+    script = admin.io.fetch_output()
+    for command in ("start", "stop", "restart", "status"):
+        assert command in script
+    assert ("-l home" if shell == "fish" else "--home") in script
