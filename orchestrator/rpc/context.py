@@ -1,0 +1,43 @@
+"""What RPC methods may use: the database (reads, and writes through the writer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from orchestrator.rpc.writer import Writer
+
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerContext:
+    """Shared by every namespace of one worker."""
+
+    engine: Engine
+    writer: Writer
+    database: str
+    endpoint: str
+    schema_revision: str | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading (a deferred transaction: it never blocks the writer)."""
+        with Session(
+            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
+        ) as session:
+            yield session
+
+    def write(self, job: Callable[[Session], T]) -> T:
+        """Run `job(session)` in the writer's next commit; return its result once on disk.
+
+        The job's result must be JSON data: for a changing method it is the
+        answer stored for retries with the same idempotency key.
+        """
+        return self.writer.write(job)
