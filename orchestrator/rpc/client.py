@@ -1,8 +1,10 @@
 """A JSON-RPC client for the worker: a deadline on every call, Lazy Pirate retries.
 
-A REQ socket is unusable after a timeout, so each attempt uses a fresh one
-(close, reopen, retry a bounded number of times). Imports nothing the worker
-alone needs: CLIs and plugins can use it cheaply.
+A REQ socket is unusable after a timeout, so a timed-out attempt closes it
+and the next one opens a fresh socket (close, reopen, retry a bounded number
+of times). Calls with named parameters carry an idempotency key, the same
+for every retry of the call, so that a retried change is applied once.
+Imports nothing the worker alone needs: CLIs and plugins can use it cheaply.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import secrets
 import time
 from typing import Any
 
 import zmq
+
+IDEMPOTENCY_PARAM = "idempotency_key"
 
 
 class ClientError(Exception):
@@ -25,7 +30,8 @@ class NotRunningError(ClientError):
 
     def __init__(self, endpoint: str, timeout: float) -> None:
         super().__init__(
-            f"the orchestrator is not running: no answer from {endpoint} within {timeout:g}s"
+            f"the orchestrator is not running or not answering: no answer from {endpoint} "
+            f"within {timeout:g}s (start it with `nua-orchestrator start`)"
         )
         self.endpoint = endpoint
         self.timeout = timeout
@@ -35,18 +41,68 @@ class RemoteError(ClientError):
     """The worker answered with a JSON-RPC error object."""
 
     def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(f"{message} ({code})")
+        super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
 
     @property
     def name(self) -> str | None:
+        """The stable name of an application error (not_found, ...), None for spec errors."""
         return self.data.get("name") if isinstance(self.data, dict) else None
+
+    @property
+    def field(self) -> str | None:
+        """The offending parameter, when the worker named one."""
+        return self.data.get("field") if isinstance(self.data, dict) else None
+
+
+class MethodNotFoundError(RemoteError):
+    pass
+
+
+class InvalidParamsError(RemoteError):
+    pass
+
+
+class NotFoundError(RemoteError):
+    pass
+
+
+class AlreadyExistsError(RemoteError):
+    pass
+
+
+class InvalidArgumentError(RemoteError):
+    pass
+
+
+class ConflictError(RemoteError):
+    pass
+
+
+class PermissionDeniedError(RemoteError):
+    pass
+
+
+class UnavailableError(RemoteError):
+    pass
+
+
+ERRORS_BY_CODE: dict[int, type[RemoteError]] = {
+    -32601: MethodNotFoundError,
+    -32602: InvalidParamsError,
+    -32001: NotFoundError,
+    -32002: AlreadyExistsError,
+    -32003: InvalidArgumentError,
+    -32004: ConflictError,
+    -32005: PermissionDeniedError,
+    -32006: UnavailableError,
+}
 
 
 class RpcClient:
-    """Calls methods of the worker at `endpoint`."""
+    """Calls methods of the worker at `endpoint`. One client per thread."""
 
     _ids = itertools.count(1)
 
@@ -55,11 +111,14 @@ class RpcClient:
         self.timeout = timeout
         self.retries = retries
         self._context = zmq.Context.instance()
+        self._sock: zmq.Socket[bytes] | None = None
 
     def call(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Call `method` and return its result, within `timeout` seconds in all."""
         request_id = f"{os.getpid()}-{next(self._ids)}"
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
+        if isinstance(params, dict) and IDEMPOTENCY_PARAM not in params:
+            params = {**params, IDEMPOTENCY_PARAM: secrets.token_hex(16)}
         if params is not None:
             message["params"] = params
         payload = json.dumps(message).encode("utf-8")
@@ -69,38 +128,45 @@ class RpcClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            share = remaining / (attempts - attempt)
-            reply = self._attempt(payload, request_id, share)
+            reply = self._attempt(payload, request_id, remaining / (attempts - attempt))
             if reply is not None:
                 return _result(reply)
         raise NotRunningError(self.endpoint, self.timeout)
 
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def _attempt(self, payload: bytes, request_id: str, timeout: float) -> dict[str, Any] | None:
-        sock = self._context.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
-        try:
-            sock.connect(self.endpoint)
-            sock.send(payload)
-            end = time.monotonic() + timeout
-            while (left := end - time.monotonic()) > 0:
-                if not sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
-                    return None
-                try:
-                    reply = json.loads(sock.recv())
-                except ValueError:
-                    return None
-                if isinstance(reply, dict) and reply.get("id") == request_id:
-                    return reply
-                return None
-            return None
-        finally:
-            sock.close()
+        if self._sock is None:
+            self._sock = self._context.socket(zmq.REQ)
+            self._sock.setsockopt(zmq.LINGER, 0)
+            self._sock.connect(self.endpoint)
+        sock = self._sock
+        sock.send(payload)
+        if sock.poll(max(1, int(timeout * 1000)), zmq.POLLIN):
+            try:
+                reply = json.loads(sock.recv())
+            except ValueError:
+                reply = None
+            if isinstance(reply, dict) and reply.get("id") == request_id:
+                return reply
+        # Lazy Pirate: a REQ socket that missed its reply cannot send again.
+        self.close()
+        return None
 
 
 def _result(reply: dict[str, Any]) -> Any:
     if "error" in reply:
         error = reply["error"] if isinstance(reply["error"], dict) else {}
-        raise RemoteError(
-            int(error.get("code", 0)), str(error.get("message", "")), error.get("data")
-        )
+        code = int(error.get("code", 0))
+        cls = ERRORS_BY_CODE.get(code, RemoteError)
+        raise cls(code, str(error.get("message", "")), error.get("data"))
     return reply.get("result")

@@ -25,6 +25,8 @@ class WorkerContext:
     endpoint: str
     schema_revision: str | None
     settings: dict[str, Any] = field(default_factory=dict)
+    # Set once every namespace is registered (system.list_methods reads it).
+    registry: Any = None
 
     @contextmanager
     def read(self) -> Iterator[Session]:

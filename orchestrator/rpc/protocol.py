@@ -1,9 +1,13 @@
-"""JSON-RPC 2.0 message handling: bytes in, bytes (or nothing, for notifications) out.
+"""JSON-RPC 2.0 messages: parse and check them, run the calls, render the answer.
 
 Written to the letter of the specification, because no input may stop the
-worker or leave a request that carried an id unanswered. An unexpected
-exception becomes a generic "Internal error" with an error id; the traceback
-goes to the log only.
+worker or leave a request that carried an id unanswered. tinyrpc 1.1.7's
+parser dies or stays silent on some inputs (a batch member such as `1`, a
+request without `method`, non-UTF-8 bytes, `"id": null`), so messages are
+checked here; tinyrpc's dispatcher keeps the table of public methods.
+
+An unexpected exception becomes a generic "Internal error" with an error id;
+the traceback goes to the log only.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.rpc.errors import (
@@ -20,80 +25,158 @@ from orchestrator.rpc.errors import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
     SPEC_MESSAGES,
+    InvalidArgument,
     RpcError,
 )
-from orchestrator.rpc.registry import Registry
+from orchestrator.rpc.registry import IDEMPOTENCY_PARAM, Method, Registry
+from orchestrator.rpc.writer import IDEMPOTENCY, find_answer, is_missing
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nua.rpc")
 
 _MISSING = object()
+MAX_KEY_LENGTH = 200
+
+
+@dataclass
+class Call:
+    """One request of a message, ready to run (or already answered with an error)."""
+
+    id: Any
+    notification: bool
+    method: Method | None = None
+    params: list[Any] | dict[str, Any] = field(default_factory=list)
+    reply: dict[str, Any] | None = None  # set when the request is invalid
+
+
+@dataclass
+class Parsed:
+    """A message: its calls, whether it was a batch, or one answer for the whole of it."""
+
+    calls: list[Call] = field(default_factory=list)
+    batch: bool = False
+    reply: dict[str, Any] | None = None
 
 
 class Processor:
-    """Turns a request message into a response message using a method registry."""
+    """Turns request messages into response messages using a method registry."""
 
-    def __init__(self, registry: Registry, max_batch: int = 100) -> None:
+    def __init__(self, registry: Registry, max_batch: int = 100, engine: Any = None) -> None:
         self.registry = registry
         self.max_batch = max_batch
+        # For idempotent retries: the stored answers are looked up before any work.
+        self.engine = engine
 
-    def process(self, data: bytes) -> bytes | None:
-        """The response to `data`, or None when nothing is to be sent back."""
+    # -- the three steps -----------------------------------------------------------
+
+    def parse(self, data: bytes) -> Parsed:
+        """Decode and check a message; never raises."""
         try:
             message = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return _dump(_error(None, PARSE_ERROR))
+        except (UnicodeDecodeError, ValueError):
+            return Parsed(reply=_error(None, PARSE_ERROR))
+        except RecursionError:
+            return Parsed(reply=_error(None, PARSE_ERROR, data={"reason": "nested too deeply"}))
         if isinstance(message, list):
             if not message:
-                return _dump(_error(None, INVALID_REQUEST))
+                return Parsed(reply=_error(None, INVALID_REQUEST))
             if len(message) > self.max_batch:
-                return _dump(
-                    _error(None, INVALID_REQUEST, data={"reason": f"batch over {self.max_batch}"})
-                )
-            replies = [r for r in (self._one(item) for item in message) if r is not None]
-            return _dump(replies) if replies else None
-        reply = self._one(message)
-        return _dump(reply) if reply is not None else None
+                reason = f"a batch holds at most {self.max_batch} requests"
+                return Parsed(reply=_error(None, INVALID_REQUEST, data={"reason": reason}))
+            return Parsed(calls=[self._check(item) for item in message], batch=True)
+        return Parsed(calls=[self._check(message)])
 
-    def _one(self, request: Any) -> dict[str, Any] | None:
+    def execute(self, call: Call) -> dict[str, Any] | None:
+        """Run one call; the answer to send, or None for a notification."""
+        reply = call.reply if call.reply is not None else self._run(call)
+        return None if call.notification else reply
+
+    def render(self, parsed: Parsed, replies: list[dict[str, Any] | None]) -> bytes | None:
+        """The response message, or None when there is nothing to send."""
+        if parsed.reply is not None:
+            return _dump(parsed.reply)
+        answers = [r for r in replies if r is not None]
+        if not answers:
+            return None
+        return _dump(answers if parsed.batch else answers[0])
+
+    def process(self, data: bytes) -> bytes | None:
+        """All three steps in this thread (the worker hands slow calls to threads)."""
+        parsed = self.parse(data)
+        return self.render(parsed, [self.execute(call) for call in parsed.calls])
+
+    # -- checking and running ------------------------------------------------------
+
+    def _check(self, request: Any) -> Call:
         if not isinstance(request, dict):
-            return _error(None, INVALID_REQUEST)
+            return Call(id=None, notification=False, reply=_error(None, INVALID_REQUEST))
         rid = request.get("id", _MISSING)
         valid_id = rid is _MISSING or rid is None or _is_id(rid)
         reply_id = rid if valid_id and rid is not _MISSING else None
-        method = request.get("method")
+        method_name = request.get("method")
         params = request.get("params", _MISSING)
         if (
             request.get("jsonrpc") != "2.0"
-            or not isinstance(method, str)
+            or not isinstance(method_name, str)
             or not valid_id
             or not (params is _MISSING or isinstance(params, list | dict))
         ):
-            return _error(reply_id, INVALID_REQUEST)
-        notification = rid is _MISSING
-        reply = self._call(reply_id, method, [] if params is _MISSING else params)
-        return None if notification else reply
+            # An invalid request is answered even without an id: it is not a notification.
+            return Call(id=reply_id, notification=False, reply=_error(reply_id, INVALID_REQUEST))
+        call = Call(
+            id=reply_id,
+            notification=rid is _MISSING,
+            method=self.registry.get(method_name),
+            params=[] if params is _MISSING else params,
+        )
+        if call.method is None:
+            call.reply = _error(reply_id, METHOD_NOT_FOUND)
+        return call
 
-    def _call(self, rid: Any, name: str, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
-        method = self.registry.get(name)
-        if method is None:
-            return _error(rid, METHOD_NOT_FOUND)
+    def _run(self, call: Call) -> dict[str, Any]:
+        method = call.method
+        assert method is not None
+        args, kwargs, key = _split(call.params)
         try:
-            if isinstance(params, list):
-                method.signature.bind(*params)
-            else:
-                method.signature.bind(**params)
+            method.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            return _error(rid, INVALID_PARAMS, data={"reason": str(exc)})
+            return _error(call.id, INVALID_PARAMS, data={"reason": str(exc)})
+        token = None
         try:
-            result = method.func(*params) if isinstance(params, list) else method.func(**params)
+            if key is not None and method.changes:
+                _check_key(key)
+                if self.engine is not None:
+                    previous = find_answer(self.engine, key, method.name)
+                    if not is_missing(previous):
+                        return {"jsonrpc": "2.0", "result": previous, "id": call.id}
+                token = IDEMPOTENCY.set((key, method.name))
+            result = method.func(*args, **kwargs)
             json.dumps(result, allow_nan=False)
         except RpcError as exc:
-            return {"jsonrpc": "2.0", "error": exc.to_error(), "id": rid}
+            return {"jsonrpc": "2.0", "error": exc.to_error(), "id": call.id}
         except Exception:
             error_id = uuid.uuid4().hex[:12]
-            log.exception("error %s in %s", error_id, name)
-            return _error(rid, INTERNAL_ERROR, data={"error_id": error_id})
-        return {"jsonrpc": "2.0", "result": result, "id": rid}
+            log.exception("error %s in %s", error_id, method.name)
+            return _error(call.id, INTERNAL_ERROR, data={"error_id": error_id})
+        finally:
+            if token is not None:
+                IDEMPOTENCY.reset(token)
+        return {"jsonrpc": "2.0", "result": result, "id": call.id}
+
+
+def _split(params: list[Any] | dict[str, Any]) -> tuple[list[Any], dict[str, Any], Any]:
+    if isinstance(params, list):
+        return params, {}, None
+    kwargs = dict(params)
+    key = kwargs.pop(IDEMPOTENCY_PARAM, None)
+    return [], kwargs, key
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise InvalidArgument(
+            f"{IDEMPOTENCY_PARAM} must be a string of 1 to {MAX_KEY_LENGTH} characters",
+            field=IDEMPOTENCY_PARAM,
+        )
 
 
 def _is_id(value: Any) -> bool:
@@ -109,3 +192,9 @@ def _error(rid: Any, code: int, data: Any = None) -> dict[str, Any]:
 
 def _dump(reply: Any) -> bytes:
     return json.dumps(reply, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def oversized(limit: int) -> bytes:
+    """The answer to a message over `limit` bytes (its id cannot be read cheaply)."""
+    reason = f"a message holds at most {limit} bytes (setting rpc.max_message_bytes)"
+    return _dump(_error(None, INVALID_REQUEST, data={"reason": reason}))

@@ -1,9 +1,9 @@
 """Which methods are callable: an explicit allow-list built from `@public` methods.
 
 A namespace is a class (`SystemMethods` serves `system.*`); only its methods
-marked `@public` are registered, under `namespace.method`. Nothing is ever
-looked up by attribute path, so `__class__`, `_private` or `a.b.c` are simply
-not in the table.
+marked `@public` are registered, under `namespace.method`, in a tinyrpc
+dispatcher's method table. Lookups are exact names in that table, never
+attribute paths, so `__class__`, `_private` or `a.b.c` are simply absent.
 """
 
 from __future__ import annotations
@@ -15,18 +15,43 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from tinyrpc.dispatch import RPCDispatcher
+from tinyrpc.dispatch import public as tinyrpc_public
 
 log = logging.getLogger(__name__)
 
-PUBLIC_MARK = "__nua_public__"
+F = TypeVar("F", bound=Callable[..., Any])
+CHANGES_MARK = "__nua_changes__"
+INLINE_MARK = "__nua_inline__"
 ENTRY_POINT_GROUP = "nua.rpc"
+# Accepted by every method, used by changing ones (see protocol.py).
+IDEMPOTENCY_PARAM = "idempotency_key"
 
 
-def public(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a namespace method as callable over RPC."""
-    setattr(func, PUBLIC_MARK, True)
-    return func
+@overload
+def public(func: F) -> F: ...
+@overload
+def public(*, changes: bool = False, inline: bool = False) -> Callable[[F], F]: ...
+
+
+def public(
+    func: F | None = None, *, changes: bool = False, inline: bool = False
+) -> F | Callable[[F], F]:
+    """Mark a namespace method as callable over RPC.
+
+    `changes`: it changes state (it gets idempotency, and clients send a key).
+    `inline`: it is quick and never blocks, so the worker's loop runs it itself
+    instead of handing it to a thread.
+    """
+
+    def mark(f: F) -> F:
+        setattr(f, CHANGES_MARK, changes)
+        setattr(f, INLINE_MARK, inline)
+        return tinyrpc_public(f)
+
+    return mark(func) if func is not None else mark
 
 
 class Namespace:
@@ -44,27 +69,75 @@ class Method:
     func: Callable[..., Any]
     signature: inspect.Signature
     doc: str
+    changes: bool
+    inline: bool
+
+    def describe(self) -> dict[str, Any]:
+        """Name, parameters with types, doc: enough for a client to build help text."""
+        params = []
+        for param in self.signature.parameters.values():
+            entry: dict[str, Any] = {
+                "name": param.name,
+                "type": _annotation(param.annotation),
+                "required": param.default is inspect.Parameter.empty,
+            }
+            if param.default is not inspect.Parameter.empty:
+                entry["default"] = param.default
+            params.append(entry)
+        if self.changes:
+            params.append(
+                {
+                    "name": IDEMPOTENCY_PARAM,
+                    "type": "str | None",
+                    "required": False,
+                    "default": None,
+                }
+            )
+        return {
+            "name": self.name,
+            "doc": self.doc,
+            "changes": self.changes,
+            "params": params,
+            "returns": _annotation(self.signature.return_annotation),
+        }
+
+
+def _annotation(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty or annotation is inspect.Signature.empty:
+        return "any"
+    return (
+        annotation
+        if isinstance(annotation, str)
+        else getattr(annotation, "__name__", str(annotation))
+    )
 
 
 class Registry:
-    """The table of callable methods."""
+    """The table of callable methods (a tinyrpc dispatcher keeps the callables)."""
 
     def __init__(self) -> None:
+        self.dispatcher = RPCDispatcher()
         self.methods: dict[str, Method] = {}
 
     def add_namespace(self, instance: Namespace) -> None:
         prefix = instance.namespace
-        if not prefix or "." in prefix:
+        if not prefix or "." in prefix or prefix.startswith("_"):
             raise ValueError(f"{type(instance).__name__} has no valid namespace name")
         for attr, member in inspect.getmembers(type(instance), inspect.isfunction):
-            if attr.startswith("_") or not getattr(member, PUBLIC_MARK, False):
+            if attr.startswith("_") or getattr(member, "_rpc_public_name", None) is None:
                 continue
+            name = f"{prefix}.{attr}"
+            if name in self.methods:
+                raise ValueError(f"{name} is registered twice")
             bound = getattr(instance, attr)
-            self.methods[f"{prefix}.{attr}"] = Method(
-                name=f"{prefix}.{attr}",
+            self.dispatcher.add_method(bound, name)
+            self.methods[name] = Method(
+                name=name,
                 func=bound,
                 signature=inspect.signature(bound),
                 doc=inspect.getdoc(member) or "",
+                changes=getattr(member, CHANGES_MARK, False),
+                inline=getattr(member, INLINE_MARK, False),
             )
 
     def get(self, name: str) -> Method | None:
@@ -82,10 +155,26 @@ def namespace_classes(package: str = "orchestrator.rpc.methods") -> list[type[Na
         try:
             loaded = ep.load()
             classes = [loaded] if inspect.isclass(loaded) else _classes_in(loaded)
-            found.extend(c for c in classes if issubclass(c, Namespace))
+            bad = [c for c in classes if not (inspect.isclass(c) and issubclass(c, Namespace))]
+            if bad or not classes:
+                raise TypeError(f"{ep.value} provides no Namespace subclass")
+            found.extend(classes)
         except Exception:
             log.exception("plugin %s (%s) failed to load; skipped", ep.name, ep.value)
     return found
+
+
+def build_registry(context: Any, classes: list[type[Namespace]]) -> Registry:
+    """Instantiate each namespace; one that fails (a plugin's) is logged and skipped."""
+    registry = Registry()
+    for cls in classes:
+        try:
+            registry.add_namespace(cls(context))
+        except Exception:
+            log.exception(
+                "namespace %s.%s failed to register; skipped", cls.__module__, cls.__name__
+            )
+    return registry
 
 
 def _classes_in(module: Any) -> list[type[Namespace]]:

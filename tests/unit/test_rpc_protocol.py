@@ -281,7 +281,12 @@ def test_bytes_that_are_not_utf8_json_are_a_parse_error(processor: Processor, da
 @pytest.mark.parametrize("depth", [100_000, 1_000_000])
 def test_deeply_nested_json_is_an_error_not_a_crash(processor: Processor, depth: int) -> None:
     reply = call(processor, b"[" * depth + b"]" * depth)
-    assert reply == {"jsonrpc": "2.0", "error": PARSE_ERROR, "id": None}
+    assert {**reply, "error": {k: reply["error"][k] for k in ("code", "message")}} == {
+        "jsonrpc": "2.0",
+        "error": PARSE_ERROR,
+        "id": None,
+    }
+    assert reply["error"]["data"] == {"reason": "nested too deeply"}
 
 
 def test_deeply_nested_params_are_an_error_not_a_crash(processor: Processor) -> None:
@@ -289,7 +294,8 @@ def test_deeply_nested_params_are_an_error_not_a_crash(processor: Processor) -> 
     reply = call(
         processor, f'{{"jsonrpc": "2.0", "method": "demo.get_data", "params": {nested}, "id": 1}}'
     )
-    assert reply == {"jsonrpc": "2.0", "error": PARSE_ERROR, "id": None}
+    assert reply["error"]["code"] == PARSE_ERROR["code"]
+    assert reply["id"] is None
 
 
 def test_nested_batch_item_is_invalid(processor: Processor) -> None:

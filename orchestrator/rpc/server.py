@@ -1,0 +1,172 @@
+"""The worker's serve loop: one thread owns the ZeroMQ socket, threads do the work.
+
+Quick methods (marked `inline`, like system.ping) are answered by the loop
+itself; the others run on a thread pool, so that a slow call (an Argon2
+hash, a group commit) never delays anyone else's answer. Finished calls come
+back through a queue and a socketpair that wakes the loop; replies are sent
+by the loop, since ZeroMQ sockets are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import signal
+import socket
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import zmq
+
+from orchestrator.rpc.protocol import Parsed, Processor, oversized
+
+log = logging.getLogger("nua.rpc")
+POLL_MS = 200
+DRAIN = 64  # messages taken per wake-up before looking at finished calls again
+
+
+@dataclass
+class _Pending:
+    envelope: list[bytes]
+    parsed: Parsed
+    replies: list[dict[str, Any] | None]
+    remaining: int
+
+
+class Server:
+    """Binds a ROUTER socket and answers JSON-RPC messages until stopped."""
+
+    def __init__(self, endpoint: str, max_message_bytes: int = 1 << 20) -> None:
+        self.endpoint = endpoint
+        self.max_message_bytes = max_message_bytes
+        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
+        self.stopping = False
+        self._done: queue.SimpleQueue[tuple[_Pending, int, dict[str, Any] | None]] = (
+            queue.SimpleQueue()
+        )
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        self._wake_r.setblocking(False)
+
+    def stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def bind(self) -> bool:
+        """Bind the socket; False (after logging why) when the endpoint is unusable."""
+        self.sock.setsockopt(zmq.LINGER, 1000)
+        # A hard cap well above the setting: messages between the two get a
+        # clear error; larger ones make libzmq drop the connection.
+        self.sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes * 4)
+        try:
+            self.sock.bind(self.endpoint)
+        except zmq.ZMQError as exc:
+            log.error("cannot bind %s: %s", self.endpoint, exc)
+            self.sock.close()
+            return False
+        return True
+
+    def serve(self, processor: Processor, threads: int = 8) -> int:
+        """Answer messages until SIGTERM; then finish what is in flight and return 0."""
+        self.processor = processor
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nua-rpc")
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        log.info("serving JSON-RPC on %s (%d threads)", self.endpoint, threads)
+        try:
+            while not self.stopping:
+                events = dict(poller.poll(POLL_MS))
+                if self.sock in events:
+                    self._receive()
+                if self._wake_r.fileno() in events:
+                    self._collect()
+        finally:
+            # Calls already running finish and are answered before the socket closes.
+            self.pool.shutdown(wait=True)
+            self._collect()
+            self.sock.close()
+            zmq.Context.instance().term()
+            self._wake_r.close()
+            self._wake_w.close()
+            self._remove_ipc_file()
+        log.info("stopped")
+        return 0
+
+    def _receive(self) -> None:
+        for _ in range(DRAIN):
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            # REQ clients send [identity, b"", payload]; DEALER clients [identity, payload].
+            if len(frames) < 2:
+                continue
+            try:
+                self._handle(frames[:-1], frames[-1])
+            except Exception:  # a last guard: the loop must never die
+                log.exception("unexpected failure while handling a message")
+
+    def _handle(self, envelope: list[bytes], payload: bytes) -> None:
+        processor = self.processor
+        if len(payload) > self.max_message_bytes:
+            self.sock.send_multipart([*envelope, oversized(self.max_message_bytes)])
+            return
+        parsed = processor.parse(payload)
+        replies: list[dict[str, Any] | None] = [None] * len(parsed.calls)
+        pending = _Pending(envelope, parsed, replies, 0)
+        for index, call in enumerate(parsed.calls):
+            if call.reply is not None or (call.method is not None and call.method.inline):
+                replies[index] = processor.execute(call)
+            else:
+                pending.remaining += 1
+                future = self.pool.submit(processor.execute, call)
+                future.add_done_callback(partial(self._finished, pending, index))
+        if pending.remaining == 0:
+            self._send(pending)
+
+    def _finished(self, pending: _Pending, index: int, future: Future[Any]) -> None:
+        # Runs on a pool thread: hand the answer to the loop and wake it.
+        try:
+            reply = future.result()
+        except BaseException:
+            log.exception("a call failed outside the processor")
+            reply = None
+        self._done.put((pending, index, reply))
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
+
+    def _collect(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            while self._wake_r.recv(4096):
+                pass
+        while True:
+            try:
+                pending, index, reply = self._done.get_nowait()
+            except queue.Empty:
+                return
+            pending.replies[index] = reply
+            pending.remaining -= 1
+            if pending.remaining == 0:
+                self._send(pending)
+
+    def _send(self, pending: _Pending) -> None:
+        message = self.processor.render(pending.parsed, pending.replies)
+        if message is not None:
+            try:
+                self.sock.send_multipart([*pending.envelope, message], zmq.NOBLOCK)
+            except zmq.ZMQError as exc:  # the client went away
+                log.warning("could not send a reply: %s", exc)
+
+    def _remove_ipc_file(self) -> None:
+        # libzmq does not always remove the ipc file on close; a stale one
+        # would look like a crashed run.
+        if self.endpoint.startswith("ipc://"):
+            path = Path(self.endpoint.removeprefix("ipc://"))
+            if path.is_socket():
+                path.unlink(missing_ok=True)

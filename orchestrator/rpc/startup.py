@@ -1,0 +1,73 @@
+"""Everything the worker needs before serving: database, settings, writer, methods."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session
+
+from orchestrator.db.engine import make_engine
+from orchestrator.db.models import IdempotencyRecord, utcnow
+from orchestrator.db.schema import current_revision
+from orchestrator.db.url import database_url, display_url
+from orchestrator.host.locations import Locations
+from orchestrator.rpc.context import WorkerContext
+from orchestrator.rpc.protocol import Processor
+from orchestrator.rpc.registry import build_registry, namespace_classes
+from orchestrator.rpc.writer import Writer
+from orchestrator.settings import store
+from orchestrator.settings.defaults import load_defaults
+from orchestrator.settings.effective import effective_settings
+
+log = logging.getLogger("nua.rpc")
+
+
+@dataclass
+class OpenWorker:
+    engine: Engine
+    writer: Writer
+    context: WorkerContext
+    processor: Processor
+    settings: dict[str, Any]
+
+    def close(self) -> None:
+        """Commit what the writer holds, then close every connection (checkpoints the WAL)."""
+        self.writer.stop()
+        self.engine.dispose()
+
+
+def open_worker(where: Locations) -> OpenWorker:
+    url = database_url(where)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        revision = current_revision(conn)
+        stored = store.read_all(conn)
+    settings = effective_settings(stored, load_defaults()).values
+    _forget_old_answers(engine, float(settings["rpc.idempotency_hours"]))
+    writer = Writer(engine)
+    writer.start()
+    context = WorkerContext(
+        engine=engine,
+        writer=writer,
+        database=display_url(url),
+        endpoint=where.rpc_endpoint,
+        schema_revision=revision,
+        settings=settings,
+    )
+    context.registry = build_registry(context, namespace_classes())
+    processor = Processor(context.registry, max_batch=int(settings["rpc.max_batch"]), engine=engine)
+    return OpenWorker(engine, writer, context, processor, settings)
+
+
+def _forget_old_answers(engine: Engine, hours: float) -> None:
+    with Session(engine) as session, session.begin():
+        cutoff = utcnow() - timedelta(hours=hours)
+        gone = session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
+        )
+    if gone.rowcount:
+        log.info("forgot %d idempotency answer(s) older than %gh", gone.rowcount, hours)
