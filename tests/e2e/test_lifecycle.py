@@ -14,6 +14,9 @@ from tests.support.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.e2e
 
+# The newest migration: start brings every database to it.
+HEAD = "0003_users"
+
 
 def test_start_status_supervisorctl_stop_status(orch: Orchestrator) -> None:
     started = orch.start()
@@ -24,7 +27,7 @@ def test_start_status_supervisorctl_stop_status(orch: Orchestrator) -> None:
     assert report["health"] == "healthy"
     states = {p["name"]: p["state"] for p in report["programs"]}
     assert states == {"nua:rpc": "RUNNING", "nua:sentinel": "RUNNING"}
-    assert report["worker"]["schema_revision"] == "0001_settings"
+    assert report["worker"]["schema_revision"] == HEAD
     assert report["worker"]["endpoint"] == orch.locations.rpc_endpoint
     assert report["worker"]["database"].endswith(str(orch.locations.database))
     assert report["locations"]["data"] == str(orch.locations.data)
@@ -182,10 +185,10 @@ def test_alembic_from_the_repository_root_uses_the_same_database(orch: Orchestra
         timeout=60,
         check=False,
     )
-    assert current.stdout.strip() == "0001_settings (head)"
+    assert current.stdout.strip() == f"{HEAD} (head)"
     orch.start()
     status = orch.status().json()
-    assert status["worker"]["schema_revision"] == "0001_settings"
+    assert status["worker"]["schema_revision"] == HEAD
     checked = subprocess.run(
         [alembic, "check"],
         cwd=root,

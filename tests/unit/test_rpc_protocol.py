@@ -427,6 +427,8 @@ def test_registry_lists_exactly_the_public_methods(processor: Processor) -> None
         "demo.subtract",
         "demo.sum",
         "demo.unserialisable",
+        "system.describe",
+        "system.list_methods",
         "system.ping",
         "system.version",
     ]

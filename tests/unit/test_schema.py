@@ -25,7 +25,7 @@ from orchestrator.db.schema import (
 from orchestrator.errors import DatabaseError
 from orchestrator.host.locations import Locations, resolve
 
-HEAD = "0001_settings"
+HEAD = "0003_users"
 
 
 def _sha256(path: Path) -> str:
