@@ -57,6 +57,7 @@ def public(
 class Namespace:
     """Base of a class of RPC methods; `namespace` is the prefix before the dot."""
 
+
     namespace: str = ""
 
     def __init__(self, context: Any) -> None:
@@ -121,12 +122,14 @@ class Registry:
 
     def add_namespace(self, instance: Namespace) -> None:
         prefix = instance.namespace
-        if not prefix or "." in prefix or prefix.startswith("_"):
+        # An empty namespace registers bare names (the specification's examples
+        # call `subtract`); it is meant for plugins, never for our own methods.
+        if "." in prefix or prefix.startswith("_"):
             raise ValueError(f"{type(instance).__name__} has no valid namespace name")
         for attr, member in inspect.getmembers(type(instance), inspect.isfunction):
             if attr.startswith("_") or getattr(member, "_rpc_public_name", None) is None:
                 continue
-            name = f"{prefix}.{attr}"
+            name = f"{prefix}.{attr}" if prefix else attr
             if name in self.methods:
                 raise ValueError(f"{name} is registered twice")
             bound = getattr(instance, attr)

@@ -1,0 +1,1 @@
+"""RPC plugins for the Nua orchestrator's tests."""

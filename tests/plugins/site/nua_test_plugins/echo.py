@@ -1,0 +1,23 @@
+"""A plugin namespace: echo.*"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.rpc.registry import Namespace, public
+
+
+class EchoMethods(Namespace):
+    namespace = "echo"
+
+    @public
+    def back(self, value: Any = None) -> Any:
+        """Return `value` unchanged."""
+        return value
+
+    def not_public(self) -> str:
+        return "never callable"
+
+
+def not_a_namespace() -> str:
+    return "an entry point that is not a Namespace class"
