@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String
+from sqlalchemy import CheckConstraint, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from orchestrator.db.types import JsonText
@@ -53,4 +53,37 @@ class IdempotencyRecord(Base):
     result: Mapped[Any] = mapped_column(JsonText, nullable=False)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, index=True
+    )
+
+
+USER_ROLES = ("admin", "user")
+
+
+class User(Base):
+    """A person who may use this host; `role` says what they may do."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'user')", name="role"),
+        # user.list pages: each ordering, alone and within a role, is an index
+        # walk that stops after `limit` rows instead of a sort of every user.
+        # username and email are ordered by their unique constraints' indexes.
+        Index("ix_users_created_at_id", "created_at", "id"),
+        Index("ix_users_role_username", "role", "username"),
+        Index("ix_users_role_email", "role", "email"),
+        Index("ix_users_role_created_at_id", "role", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    # Lower-cased on the way in, so that uniqueness ignores case.
+    email: Mapped[str] = mapped_column(String(254), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="user")
+    # An Argon2id hash in PHC format; None: this user cannot log in with a password.
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow
     )

@@ -57,7 +57,6 @@ def public(
 class Namespace:
     """Base of a class of RPC methods; `namespace` is the prefix before the dot."""
 
-
     namespace: str = ""
 
     def __init__(self, context: Any) -> None:

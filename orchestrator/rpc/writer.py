@@ -47,9 +47,7 @@ def stored_answer(session: Session, key: str, method: str) -> Any:
     if record is None:
         return MISSING
     if record.method != method:
-        raise Conflict(
-            f"idempotency key already used for {record.method}", field="idempotency_key"
-        )
+        raise Conflict(f"idempotency key already used for {record.method}", field="idempotency_key")
     return record.result
 
 
@@ -154,4 +152,3 @@ def find_answer(engine: Engine, key: str, method: str) -> Any:
 
 def is_missing(value: Any) -> bool:
     return value is MISSING
-

@@ -1,0 +1,1 @@
+"""Secrets: how passwords are hashed and checked."""
