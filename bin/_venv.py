@@ -46,7 +46,7 @@ def ensure(extras: tuple[str, ...] = ()) -> None:
     if _installed(digest, extras):
         return
     VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(VENV.parent / f".{VENV.name}.lock", "w") as lock:
+    with open(VENV.parent / f"{VENV.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two launchers at once install once
         if _installed(digest, extras):
             return

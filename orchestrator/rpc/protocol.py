@@ -29,7 +29,7 @@ from orchestrator.rpc.errors import (
     RpcError,
 )
 from orchestrator.rpc.registry import IDEMPOTENCY_PARAM, Method, Registry
-from orchestrator.rpc.writer import IDEMPOTENCY, find_answer, is_missing
+from orchestrator.rpc.writer import IDEMPOTENCY
 
 log = logging.getLogger("nua.rpc")
 
@@ -60,11 +60,9 @@ class Parsed:
 class Processor:
     """Turns request messages into response messages using a method registry."""
 
-    def __init__(self, registry: Registry, max_batch: int = 100, engine: Any = None) -> None:
+    def __init__(self, registry: Registry, max_batch: int = 100) -> None:
         self.registry = registry
         self.max_batch = max_batch
-        # For idempotent retries: the stored answers are looked up before any work.
-        self.engine = engine
 
     # -- the three steps -----------------------------------------------------------
 
@@ -143,11 +141,9 @@ class Processor:
         token = None
         try:
             if key is not None and method.changes:
+                # The writer answers a retry with the stored answer, inside the
+                # same transaction that would apply the change: race-free.
                 _check_key(key)
-                if self.engine is not None:
-                    previous = find_answer(self.engine, key, method.name)
-                    if not is_missing(previous):
-                        return {"jsonrpc": "2.0", "result": previous, "id": call.id}
                 token = IDEMPOTENCY.set((key, method.name))
             result = method.func(*args, **kwargs)
             json.dumps(result, allow_nan=False)

@@ -48,7 +48,7 @@ def open_worker(where: Locations) -> OpenWorker:
         stored = store.read_all(conn)
     settings = effective_settings(stored, load_defaults()).values
     _forget_old_answers(engine, float(settings["rpc.idempotency_hours"]))
-    writer = Writer(engine)
+    writer = Writer(engine, max_batch=int(settings["rpc.writer_batch"]))
     writer.start()
     context = WorkerContext(
         engine=engine,
@@ -59,7 +59,7 @@ def open_worker(where: Locations) -> OpenWorker:
         settings=settings,
     )
     context.registry = build_registry(context, namespace_classes())
-    processor = Processor(context.registry, max_batch=int(settings["rpc.max_batch"]), engine=engine)
+    processor = Processor(context.registry, max_batch=int(settings["rpc.max_batch"]))
     return OpenWorker(engine, writer, context, processor, settings)
 
 

@@ -18,11 +18,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import IdempotencyRecord
+from orchestrator.db.models import IdempotencyRecord, utcnow
 from orchestrator.rpc.errors import Conflict, Unavailable
 
 log = logging.getLogger("nua.rpc.writer")
@@ -41,14 +41,19 @@ class _Job:
     future: Future[Any] = field(default_factory=Future)
 
 
+_ANSWER = select(IdempotencyRecord.method, IdempotencyRecord.result).where(
+    IdempotencyRecord.key == bindparam("key")
+)
+
+
 def stored_answer(session: Session, key: str, method: str) -> Any:
     """The stored answer for `key`, `_MISSING` if none; Conflict if it was for another method."""
-    record = session.get(IdempotencyRecord, key)
-    if record is None:
+    row = session.execute(_ANSWER, {"key": key}).first()
+    if row is None:
         return MISSING
-    if record.method != method:
-        raise Conflict(f"idempotency key already used for {record.method}", field="idempotency_key")
-    return record.result
+    if row.method != method:
+        raise Conflict(f"idempotency key already used for {row.method}", field="idempotency_key")
+    return row.result
 
 
 MISSING = object()
@@ -131,8 +136,10 @@ class Writer:
                 session.flush()
                 if item.idempotency is not None:
                     key, method = item.idempotency
-                    session.add(IdempotencyRecord(key=key, method=method, result=result))
-                    session.flush()
+                    session.execute(
+                        insert(IdempotencyRecord),
+                        {"key": key, "method": method, "result": result, "created_at": utcnow()},
+                    )
                 return True, result
         except Exception as exc:  # the job's own error, for its caller alone
             return False, exc
@@ -142,13 +149,3 @@ def _commit_error(exc: Exception) -> Exception:
     if isinstance(exc, OperationalError) and "full" in str(exc.orig).lower():
         return Unavailable("storage full: the change was not saved", reason="storage_full")
     return Unavailable("the change could not be saved; it was not applied")
-
-
-def find_answer(engine: Engine, key: str, method: str) -> Any:
-    """Look up a stored answer outside the writer (a cheap read before doing any work)."""
-    with Session(engine.execution_options(sqlite_begin="DEFERRED")) as session:
-        return stored_answer(session, key, method)
-
-
-def is_missing(value: Any) -> bool:
-    return value is MISSING
