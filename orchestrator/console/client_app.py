@@ -1,4 +1,8 @@
-"""`nua`: talk to the orchestrator's rpc worker."""
+"""`nua`: talk to the orchestrator's rpc worker.
+
+Commands are imported only when they run (or when `list`/`--help` describes
+them), so this module and theirs import nothing heavy.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,18 @@ from orchestrator.console.application import NuaApplication, lazy, run
 CLIENT = "orchestrator.console.commands.client"
 COMMANDS = {
     "ping": lazy(f"{CLIENT}.ping", "PingCommand"),
+    "methods": lazy(f"{CLIENT}.methods", "MethodsCommand"),
+    "call": lazy(f"{CLIENT}.call", "CallCommand"),
+    "user add": lazy(f"{CLIENT}.user.add", "UserAddCommand"),
+    "user list": lazy(f"{CLIENT}.user.list", "UserListCommand"),
+    "user show": lazy(f"{CLIENT}.user.show", "UserShowCommand"),
+    "user update": lazy(f"{CLIENT}.user.update", "UserUpdateCommand"),
+    "user delete": lazy(f"{CLIENT}.user.delete", "UserDeleteCommand"),
+    "user passwd": lazy(f"{CLIENT}.user.passwd", "UserPasswdCommand"),
+    "settings list": lazy(f"{CLIENT}.settings.list", "SettingsListCommand"),
+    "settings get": lazy(f"{CLIENT}.settings.get", "SettingsGetCommand"),
+    "settings set": lazy(f"{CLIENT}.settings.set", "SettingsSetCommand"),
+    "settings reset": lazy(f"{CLIENT}.settings.reset", "SettingsResetCommand"),
 }
 
 

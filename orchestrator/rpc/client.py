@@ -112,6 +112,7 @@ class RpcClient:
         self.retries = retries
         self._context = zmq.Context.instance()
         self._sock: zmq.Socket[bytes] | None = None
+        self._rcvtimeo = -1
 
     def call(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Call `method` and return its result, within `timeout` seconds in all."""
@@ -147,12 +148,16 @@ class RpcClient:
     def _attempt(self, payload: bytes, request_id: str, timeout: float) -> dict[str, Any] | None:
         if self._sock is None:
             self._sock = self._context.socket(zmq.REQ)
+            self._rcvtimeo = -1
             self._sock.setsockopt(zmq.LINGER, 0)
             self._sock.connect(self.endpoint)
         sock = self._sock
         sock.send(payload)
         # A receive timeout on the socket costs less than a poll before recv.
-        sock.rcvtimeo = max(1, int(timeout * 1000))
+        wait_ms = max(1, int(timeout * 1000))
+        if wait_ms != self._rcvtimeo:  # setsockopt costs as much as the JSON work
+            sock.setsockopt(zmq.RCVTIMEO, wait_ms)
+            self._rcvtimeo = wait_ms
         try:
             reply = json.loads(sock.recv())
         except (zmq.Again, ValueError):

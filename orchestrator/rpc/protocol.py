@@ -34,6 +34,11 @@ from orchestrator.rpc.writer import IDEMPOTENCY
 log = logging.getLogger("nua.rpc")
 
 _MISSING = object()
+# json.dumps with options builds an encoder per call; these are built once.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_CHECK = json.JSONEncoder(allow_nan=False).encode
+# Results of these types need no check that they are JSON.
+_PLAIN = (str, int, bool, type(None))
 MAX_KEY_LENGTH = 200
 
 
@@ -134,10 +139,11 @@ class Processor:
         method = call.method
         assert method is not None
         args, kwargs, key = _split(call.params)
-        try:
-            method.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            return _error(call.id, INVALID_PARAMS, data={"reason": str(exc)})
+        if args or kwargs or method.needs_arguments:
+            try:
+                method.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                return _error(call.id, INVALID_PARAMS, data={"reason": str(exc)})
         token = None
         try:
             if key is not None and method.changes:
@@ -146,7 +152,8 @@ class Processor:
                 _check_key(key)
                 token = IDEMPOTENCY.set((key, method.name))
             result = method.func(*args, **kwargs)
-            json.dumps(result, allow_nan=False)
+            if type(result) not in _PLAIN:
+                _CHECK(result)
         except RpcError as exc:
             return {"jsonrpc": "2.0", "error": exc.to_error(), "id": call.id}
         except Exception:
@@ -187,7 +194,7 @@ def _error(rid: Any, code: int, data: Any = None) -> dict[str, Any]:
 
 
 def _dump(reply: Any) -> bytes:
-    return json.dumps(reply, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _ENCODE(reply).encode("utf-8")
 
 
 def oversized(limit: int) -> bytes:

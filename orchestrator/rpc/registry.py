@@ -72,6 +72,19 @@ class Method:
     changes: bool
     inline: bool
 
+    @property
+    def needs_arguments(self) -> bool:
+        """Whether a call without parameters could be wrong (cached: called per request)."""
+        cached = self.__dict__.get("_needs_arguments")
+        if cached is None:
+            cached = any(
+                p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                for p in self.signature.parameters.values()
+            )
+            object.__setattr__(self, "_needs_arguments", cached)
+        return cached
+
     def describe(self) -> dict[str, Any]:
         """Name, parameters with types, doc: enough for a client to build help text."""
         params = []

@@ -1,0 +1,1 @@
+"""`nua settings ...`: the host's settings (the `settings.*` RPC namespace)."""

@@ -1,0 +1,1 @@
+"""`nua user ...`: the host's users (the `user.*` RPC namespace)."""
