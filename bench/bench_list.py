@@ -56,7 +56,8 @@ def measure(count: int) -> dict[str, float]:
             "by created_at, descending": page_latency(
                 home.endpoint, order_by="created_at", descending=True
             ),
-            "admins by email": page_latency(home.endpoint, role="admin", order_by="email"),
+            # Most users have role "user": both sets return a full (or nearly full) page.
+            "role user, by email": page_latency(home.endpoint, role="user", order_by="email"),
         }
 
 
