@@ -11,13 +11,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import orchestrator, report
+from bench.harness import orchestrator, report, run_clients
 from orchestrator.rpc.client import RpcClient
 
 PING = b'{"jsonrpc": "2.0", "method": "system.ping", "id": "1-1"}'
@@ -87,17 +88,8 @@ def _client_loop(endpoint: str, seconds: float, out: mp.Queue) -> None:  # type:
     out.put(n)
 
 
-def throughput(loop: object, endpoint: str, clients: int) -> float:
-    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-    procs = [
-        mp.Process(target=loop, args=(endpoint, THROUGHPUT_SECONDS, out)) for _ in range(clients)
-    ]
-    for p in procs:
-        p.start()
-    total = sum(out.get() for _ in procs)
-    for p in procs:
-        p.join()
-    return total / THROUGHPUT_SECONDS
+def throughput(loop: Callable[..., None], endpoint: str, clients: int) -> float:
+    return run_clients(loop, (endpoint, THROUGHPUT_SECONDS), clients) / THROUGHPUT_SECONDS
 
 
 def main() -> None:

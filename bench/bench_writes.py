@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import orchestrator, report
+from bench.harness import orchestrator, report, run_clients
 from orchestrator.rpc.client import RpcClient
 
 SECONDS = 3.0
@@ -32,14 +32,7 @@ def _adder(endpoint: str, seconds: float, out: mp.Queue) -> None:  # type: ignor
 
 
 def adds_per_second(endpoint: str, clients: int) -> float:
-    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-    procs = [mp.Process(target=_adder, args=(endpoint, SECONDS, out)) for _ in range(clients)]
-    for p in procs:
-        p.start()
-    total = sum(out.get() for _ in procs)
-    for p in procs:
-        p.join()
-    return total / SECONDS
+    return run_clients(_adder, (endpoint, SECONDS), clients) / SECONDS
 
 
 def main() -> None:

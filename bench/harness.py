@@ -72,3 +72,17 @@ def report(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     for what, ours, floor, ratio in rows:
         print(f"{what:<{width}}  {ours:>14}  {floor:>14}  {ratio}")
     sys.stdout.flush()
+
+
+def run_clients(target: Callable[..., None], args: tuple[object, ...], clients: int) -> int:
+    """Run `target(*args, out)` in `clients` processes; the sum of what each put in `out`."""
+    import multiprocessing as mp
+
+    out: mp.Queue[int] = mp.Queue()
+    procs = [mp.Process(target=target, args=(*args, out)) for _ in range(clients)]
+    for proc in procs:
+        proc.start()
+    total = sum(out.get() for _ in procs)
+    for proc in procs:
+        proc.join()
+    return total

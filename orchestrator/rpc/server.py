@@ -119,6 +119,12 @@ class Server:
             self.sock.send_multipart([*envelope, oversized(self.max_message_bytes)])
             return
         parsed = processor.parse(payload)
+        if len(parsed.calls) == 1 and not parsed.batch:
+            call = parsed.calls[0]
+            if call.reply is not None or (call.method is not None and call.method.inline):
+                # The common case (one quick call) without the bookkeeping of batches.
+                self._send(_Pending(envelope, parsed, [processor.execute(call)], 0))
+                return
         replies: list[dict[str, Any] | None] = [None] * len(parsed.calls)
         pending = _Pending(envelope, parsed, replies, 0)
         for index, call in enumerate(parsed.calls):

@@ -162,42 +162,27 @@ def test_a_running_supervisord_is_recognised_even_without_its_manifest(
 
 
 def test_alembic_from_the_repository_root_uses_the_same_database(orch: Orchestrator) -> None:
-    root = Path(__file__).resolve().parents[2]
-    alembic = str(Path(sys.executable).parent / "alembic")
-    env = {**orch.env}
-    upgraded = subprocess.run(
-        [alembic, "upgrade", "head"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    upgraded = _alembic(orch, "upgrade", "head")
     assert upgraded.returncode == 0, upgraded.stderr
     assert stat.S_IMODE(orch.locations.database.stat().st_mode) == 0o600
-    current = subprocess.run(
-        [alembic, "current"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert current.stdout.strip() == f"{HEAD} (head)"
+    assert _alembic(orch, "current").stdout.strip() == f"{HEAD} (head)"
     orch.start()
     status = orch.status().json()
     assert status["worker"]["schema_revision"] == HEAD
-    checked = subprocess.run(
-        [alembic, "check"],
-        cwd=root,
-        env=env,
+    checked = _alembic(orch, "check")
+    # The instance lock is free while the orchestrator runs: only commands hold it.
+    assert checked.returncode == 0, checked.stderr
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+
+
+def _alembic(orch: Orchestrator, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run alembic from the repository root, as a person would, on the test's home."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "alembic"), *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=orch.env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    # The instance lock is free while the orchestrator runs: only commands hold it.
-    assert checked.returncode == 0, checked.stderr
-    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
