@@ -35,11 +35,7 @@ def raw_server(endpoint: str, ready: mp.Event) -> None:  # type: ignore[valid-ty
     ready.set()
     while True:
         frames = sock.recv_multipart()
-        if frames[-1] == b"stop":
-            sock.send_multipart([*frames[:-1], b"ok"])
-            break
         sock.send_multipart([*frames[:-1], PONG])
-    sock.close()
 
 
 def raw_latency(endpoint: str) -> float:
@@ -125,10 +121,7 @@ def main() -> None:
                     f"{ours / raw:.2f}x{target}",
                 )
             )
-    stopper = zmq.Context.instance().socket(zmq.REQ)
-    stopper.connect(raw_endpoint)
-    stopper.send(b"stop")
-    stopper.recv()
+    server.terminate()
     server.join()
     report("JSON-RPC ping: real client and worker vs raw pyzmq REQ/ROUTER", rows)
 
