@@ -12,6 +12,10 @@ COMMANDS = {
     "stop": lazy(f"{ADMIN}.stop", "StopCommand"),
     "restart": lazy(f"{ADMIN}.restart", "RestartCommand"),
     "status": lazy(f"{ADMIN}.status", "StatusCommand"),
+    "backup": lazy(f"{ADMIN}.backup", "BackupCommand"),
+    "backups": lazy(f"{ADMIN}.backups", "BackupsCommand"),
+    "restore": lazy(f"{ADMIN}.restore", "RestoreCommand"),
+    "db check": lazy(f"{ADMIN}.db.check", "DbCheckCommand"),
 }
 
 

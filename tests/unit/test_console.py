@@ -42,7 +42,16 @@ def test_version_prints_the_version_and_exits_0(
 def test_admin_lists_its_commands(admin: ApplicationTester) -> None:
     assert admin.execute("list") == 0
     output = admin.io.fetch_output()
-    for command in ("start", "stop", "restart", "status"):
+    for command in (
+        "start",
+        "stop",
+        "restart",
+        "status",
+        "backup",
+        "backups",
+        "restore",
+        "db check",
+    ):
         assert command in output
     assert "--home" in output
 

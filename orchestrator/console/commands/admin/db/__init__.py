@@ -1,0 +1,1 @@
+"""`nua-orchestrator db ...` commands."""

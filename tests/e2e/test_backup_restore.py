@@ -1,0 +1,138 @@
+"""backup, backups, restore and db check against a real, serving orchestrator."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from orchestrator.rpc.client import NotFoundError, RpcClient
+from tests.support.badinput import db_fingerprint, error_line, write_private
+from tests.support.orchestrator import Orchestrator
+
+pytestmark = pytest.mark.e2e
+
+
+def _usernames(path: Path) -> set[str]:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return {row[0] for row in conn.execute("SELECT username FROM users")}
+
+
+def _integrity(path: Path) -> list[tuple[str]]:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchall()
+
+
+def _add(client: RpcClient, name: str) -> None:
+    client.call("user.add", {"username": name, "email": f"{name}@example.com"})
+
+
+class Writer(threading.Thread):
+    """Adds users as fast as the worker acknowledges them, recording when each was."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(daemon=True)
+        self.client = RpcClient(endpoint, timeout=5.0, retries=2)
+        self.acked: list[tuple[str, float]] = []
+        self.errors: list[BaseException] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        i = 0
+        try:
+            while not self.halt.is_set():
+                name = f"during{i}"
+                _add(self.client, name)
+                self.acked.append((name, time.monotonic()))
+                i += 1
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            self.client.close()
+
+
+def test_backup_while_serving_then_restore(orch: Orchestrator) -> None:
+    orch.start()
+    check = orch.run("db", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    client = RpcClient(orch.locations.rpc_endpoint, timeout=5.0, retries=2)
+    before = [f"before{i}" for i in range(20)]
+    for name in before:
+        _add(client, name)
+
+    writer = Writer(orch.locations.rpc_endpoint)
+    writer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(writer.acked) < 20 and time.monotonic() < deadline and not writer.errors:
+            time.sleep(0.01)
+        began = time.monotonic()
+        made = orch.run("backup", "--json")
+        ended = time.monotonic()
+    finally:
+        writer.halt.set()
+        writer.join(timeout=30)
+    assert not writer.is_alive()
+    assert writer.errors == []
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert any(began <= t <= ended for _n, t in writer.acked), "no write during the backup"
+
+    result = made.json()
+    path = Path(result["path"])
+    assert path.parent == orch.locations.data / "backups"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert result["size"] == path.stat().st_size
+    assert _integrity(path) == [("ok",)]
+    in_backup = _usernames(path)
+    acked_before = set(before) | {n for n, t in writer.acked if t < began}
+    assert acked_before <= in_backup, sorted(acked_before - in_backup)[:5]
+
+    listed = orch.run("backups", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [b["name"] for b in listed.json()] == [path.name]
+    assert listed.json()[0]["schema_revision"] == result["schema_revision"]
+
+    after = [f"after{i}" for i in range(5)]
+    for name in after:
+        _add(client, name)
+    pid = orch.supervisord_pid()
+
+    # A bad file is refused before anything stops: same supervisord, same database.
+    bad = orch.home / "bad.db"
+    write_private(bad, b"this is not a database\n" * 50)
+    fingerprint = db_fingerprint(orch.locations.database)
+    refused = orch.run("restore", str(bad))
+    assert refused.returncode == 1
+    assert "not an SQLite database" in error_line(refused)
+    assert orch.supervisord_pid() == pid
+    assert orch.status().returncode == 0
+    assert db_fingerprint(orch.locations.database) == fingerprint
+
+    restored = orch.run("restore", str(path), "--json")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    report = restored.json()
+    assert report["was_running"] is True and report["started"] is True
+    replaced = Path(report["replaced"])
+    assert replaced.parent == orch.locations.data / "replaced"
+    assert stat.S_IMODE(replaced.parent.stat().st_mode) == 0o700
+    assert set(after) <= _usernames(replaced)
+
+    assert orch.status().returncode == 0
+    assert orch.supervisord_pid() != pid
+    fresh = RpcClient(orch.locations.rpc_endpoint, timeout=5.0, retries=2)
+    try:
+        for name in before:
+            assert fresh.call("user.get", [name])["username"] == name
+        for name in after:
+            with pytest.raises(NotFoundError):
+                fresh.call("user.get", [name])
+        assert fresh.call("user.count") == len(in_backup)
+    finally:
+        fresh.close()
+        client.close()
+    assert orch.run("db", "check").returncode == 0

@@ -1,0 +1,339 @@
+"""orchestrator/services: backup, list, retention, db check and restore's verification."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cleo.testers.application_tester import ApplicationTester
+
+from orchestrator.console import admin_app
+from orchestrator.db.engine import make_engine
+from orchestrator.db.schema import head_revision, upgrade
+from orchestrator.host.locations import Locations, resolve
+from orchestrator.services import backup, db_check, restore
+from orchestrator.services.backup import BACKUP_NAME, BackupError
+from orchestrator.services.restore import RestoreError
+from orchestrator.settings import store
+from orchestrator.settings.defaults import load_defaults
+
+pytestmark = pytest.mark.timeout(30)
+
+T0 = datetime(2024, 1, 31, 12, 0, 0, tzinfo=UTC)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _execute(path: Path, *statements: str, params: list[tuple[object, ...]] | None = None) -> None:
+    """Run `statements`; with `params`, run the single statement once per row."""
+    with closing(sqlite3.connect(path)) as conn:
+        for statement in statements:
+            if params is None:
+                conn.execute(statement)
+            else:
+                conn.executemany(statement, params)
+        conn.commit()
+
+
+def _make_database(path: Path, keep: int | None = None) -> None:
+    """A database at head with the default settings stored, as start leaves it."""
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            upgrade(conn)
+            store.bootstrap(conn, load_defaults())
+    finally:
+        engine.dispose()
+    path.chmod(0o600)
+    if keep is not None:
+        _execute(
+            path,
+            "UPDATE settings SET value = ? WHERE key = 'backup.keep'",
+            params=[(json.dumps(keep),)],
+        )
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in [v for v in os.environ if v.startswith("NUA_")]:
+        monkeypatch.delenv(var)
+
+
+@pytest.fixture
+def where(tmp_path: Path) -> Locations:
+    locations = resolve(tmp_path / "home")
+    locations.data.mkdir(mode=0o700, parents=True)
+    _make_database(locations.database)
+    return locations
+
+
+# -- backup -------------------------------------------------------------------------
+
+
+def test_backup_is_private_sound_and_holds_the_rows(where: Locations) -> None:
+    _execute(
+        where.database,
+        """INSERT INTO settings (key, value, "default", updated_at)
+           VALUES ('extras.note', '"hello"', '"hello"', '2024-01-01 00:00:00')""",
+    )
+    expected = _rows(where.database, "SELECT key, value FROM settings ORDER BY key")
+    assert ("extras.note", '"hello"') in expected
+
+    result = backup.backup(where, now=T0)
+
+    folder = where.data / "backups"
+    assert result.path == folder / "nua-20240131T120000Z.db"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
+    assert result.size == result.path.stat().st_size > 0
+    assert result.revision == head_revision()
+    assert _rows(result.path, "PRAGMA integrity_check") == [("ok",)]
+    assert _rows(result.path, "SELECT key, value FROM settings ORDER BY key") == expected
+    # A standalone file: nothing but the backup itself, no temporary file left.
+    assert sorted(p.name for p in folder.iterdir()) == [result.path.name]
+
+
+def test_backup_to_a_path_and_its_refusals(where: Locations, tmp_path: Path) -> None:
+    target = tmp_path / "copy.db"
+    result = backup.backup(where, to=target)
+    assert result.path == target
+    assert result.pruned == []
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+    with pytest.raises(BackupError, match="already exists"):
+        backup.backup(where, to=target)
+    link = tmp_path / "link.db"
+    link.symlink_to(tmp_path / "nowhere.db")
+    with pytest.raises(BackupError, match="is a symlink"):
+        backup.backup(where, to=link)
+    assert not (tmp_path / "nowhere.db").exists()
+    with pytest.raises(BackupError, match="does not exist; create it first"):
+        backup.backup(where, to=tmp_path / "missing" / "x.db")
+
+
+def test_backup_without_a_database_is_refused(tmp_path: Path) -> None:
+    locations = resolve(tmp_path / "empty")
+    with pytest.raises(BackupError, match=r"no database at .*nothing to back up"):
+        backup.backup(locations)
+    assert not (locations.data / "backups").exists()
+
+
+def test_retention_deletes_only_the_oldest_of_our_pattern(tmp_path: Path) -> None:
+    locations = resolve(tmp_path / "home")
+    locations.data.mkdir(mode=0o700, parents=True)
+    _make_database(locations.database, keep=3)
+    folder = locations.data / "backups"
+    folder.mkdir(mode=0o700)
+    ours = [folder / f"nua-2024010{day}T000000Z.db" for day in (1, 2, 3)]
+    for path in ours:
+        path.write_bytes(b"old backup")
+    outside = tmp_path / "outside.db"
+    outside.write_bytes(b"not ours")
+    strangers = ["notes.txt", "nua-latest.db", "nua-20230101T000000Z.db.bak", "other.db"]
+    for name in strangers:
+        (folder / name).write_bytes(b"keep me")
+    (folder / "nua-20200101T000000Z.db").symlink_to(outside)
+
+    result = backup.backup(locations, now=T0)
+
+    assert result.pruned == [ours[0]]
+    remaining = sorted(p.name for p in folder.iterdir())
+    assert remaining == sorted(
+        [p.name for p in ours[1:]]
+        + strangers
+        + ["nua-20200101T000000Z.db", "nua-20240131T120000Z.db"]
+    )
+    assert outside.read_bytes() == b"not ours"
+
+
+def test_keep_zero_keeps_every_backup(tmp_path: Path) -> None:
+    locations = resolve(tmp_path / "home")
+    locations.data.mkdir(mode=0o700, parents=True)
+    _make_database(locations.database, keep=0)
+    for minute in range(3):
+        backup.backup(locations, now=T0 + timedelta(minutes=minute))
+    assert len(backup.list_backups(locations)) == 3
+
+
+def test_list_is_newest_first_with_fields(where: Locations) -> None:
+    backup.backup(where, now=T0 + timedelta(hours=1))
+    backup.backup(where, now=T0)
+    backup.backup(where, now=T0 + timedelta(hours=1))  # same second: gets a -1 suffix
+    junk = where.data / "backups" / "nua-20240201T000000Z.db"
+    junk.write_bytes(b"garbage that is not a database" * 100)
+
+    infos = backup.list_backups(where)
+
+    assert [i.name for i in infos] == [
+        "nua-20240201T000000Z.db",
+        "nua-20240131T130000Z-1.db",
+        "nua-20240131T130000Z.db",
+        "nua-20240131T120000Z.db",
+    ]
+    assert infos[0].revision is None
+    assert infos[0].problem is not None and "cannot be read" in infos[0].problem
+    for info in infos[1:]:
+        assert info.revision == head_revision()
+        assert info.problem is None
+        assert info.size == info.path.stat().st_size
+    assert infos[1].to_json()["time"] == "2024-01-31T13:00:00Z"
+    assert infos[3].taken_at == T0
+    assert all(BACKUP_NAME.match(i.name) for i in infos)
+
+
+# -- db check -----------------------------------------------------------------------
+
+
+def test_db_check_on_a_good_database(where: Locations) -> None:
+    report = db_check.check(where)
+    assert report.ok, report.findings
+    assert report.revision == report.head == head_revision()
+    assert report.checks == {
+        "file": "ok",
+        "integrity": "ok",
+        "foreign_keys": "ok",
+        "schema": "ok",
+    }
+
+    tester = ApplicationTester(admin_app.application())
+    assert tester.execute(f"db check --json --home {where.home}") == 0
+    assert json.loads(tester.io.fetch_output())["ok"] is True
+
+
+def test_db_check_on_an_unknown_revision(where: Locations) -> None:
+    _execute(where.database, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
+
+    report = db_check.check(where)
+
+    assert not report.ok
+    [finding] = report.findings
+    assert finding.check == "schema"
+    assert "ffffffffffff" in finding.problem and "newer" in finding.problem
+    assert "upgrade nua-orchestrator" in finding.advice
+    assert "nua-orchestrator restore" in finding.advice
+    tester = ApplicationTester(admin_app.application())
+    assert tester.execute(f"db check --home {where.home}") == 1
+    assert "what to do: upgrade nua-orchestrator" in tester.io.fetch_output()
+
+
+def test_db_check_on_an_older_revision_says_to_start(where: Locations) -> None:
+    _execute(where.database, "UPDATE alembic_version SET version_num = '0002_idempotency'")
+    [finding] = db_check.check(where).findings
+    assert "older" in finding.problem
+    assert "nua-orchestrator start" in finding.advice
+
+
+def test_db_check_on_a_garbled_database_changes_nothing(where: Locations) -> None:
+    _execute(
+        where.database,
+        """INSERT INTO users (username, email, role, created_at, updated_at)
+           VALUES (?, ?, 'user', '2024', '2024')""",
+        params=[(f"u{i}", f"u{i}@example.com") for i in range(2000)],
+    )
+    page = _rows(where.database, "PRAGMA page_size")[0][0]
+    assert isinstance(page, int)
+    assert where.database.stat().st_size > 4 * page
+    with open(where.database, "r+b") as fh:
+        fh.seek(page)
+        fh.write(os.urandom(3 * page))
+    before = _sha256(where.database)
+
+    report = db_check.check(where)
+
+    assert not report.ok
+    assert report.findings[0].check == "integrity"
+    assert "nua-orchestrator restore" in report.findings[0].advice
+    assert _sha256(where.database) == before
+
+
+def test_db_check_without_a_database(tmp_path: Path) -> None:
+    [finding] = db_check.check(resolve(tmp_path / "none")).findings
+    assert "no database" in finding.problem
+    assert "nua-orchestrator start" in finding.advice
+
+
+# -- restore: verification ------------------------------------------------------------
+
+
+@pytest.fixture
+def good_backup(where: Locations) -> Path:
+    return backup.backup(where, now=T0).path
+
+
+def test_verify_accepts_our_backup(good_backup: Path) -> None:
+    verified = restore.verify(good_backup)
+    assert verified.revision == head_revision()
+    assert verified.path == good_backup
+
+
+def test_verify_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"hello, not SQLite\n" * 100)
+    with pytest.raises(RestoreError, match="not an SQLite database; nothing was stopped"):
+        restore.verify(path)
+
+
+def test_verify_refuses_a_foreign_sqlite_database(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.db"
+    _execute(path, "CREATE TABLE settings (key TEXT)", "INSERT INTO settings VALUES ('x')")
+    with pytest.raises(RestoreError, match="not a Nua database"):
+        restore.verify(path)
+
+
+def test_verify_refuses_a_newer_revision(good_backup: Path) -> None:
+    _execute(good_backup, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    with pytest.raises(RestoreError, match="ffffffffffff, newer than this nua-orchestrator"):
+        restore.verify(good_backup)
+
+
+def test_verify_refuses_a_symlink(good_backup: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.db"
+    link.symlink_to(good_backup)
+    with pytest.raises(RestoreError, match="is a symlink; refusing to follow it"):
+        restore.verify(link)
+
+
+def test_verify_refuses_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(RestoreError, match="does not exist"):
+        restore.verify(tmp_path / "missing.db")
+
+
+# -- restore: while not running --------------------------------------------------------
+
+
+def test_restore_while_not_running_swaps_and_keeps_the_old(short_home: Path) -> None:
+    locations = resolve(short_home)
+    locations.ensure()
+    _make_database(locations.database)
+    saved = backup.backup(locations, now=T0).path
+    _execute(
+        locations.database,
+        """INSERT INTO users (username, email, role, created_at, updated_at)
+           VALUES ('late', 'late@example.com', 'user', '2024', '2024')""",
+    )
+
+    result = restore.restore(locations, saved, now=T0 + timedelta(hours=1))
+
+    assert not result.was_running and result.started_pid is None
+    assert result.replaced == locations.data / "replaced" / "nua-20240131T130000Z.db"
+    assert stat.S_IMODE(result.replaced.parent.stat().st_mode) == 0o700
+    assert _rows(result.replaced, "SELECT username FROM users") == [("late",)]
+    assert _rows(locations.database, "SELECT username FROM users") == []
+    assert stat.S_IMODE(locations.database.stat().st_mode) == 0o600
+    assert _sha256(locations.database) == _sha256(saved)
+    assert result.revision_before == result.revision_after == head_revision()
+    assert not [p for p in locations.data.iterdir() if p.name.endswith(".tmp")]
