@@ -13,6 +13,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -62,9 +63,14 @@ MISSING = object()
 class Writer:
     """Runs write jobs on one connection, grouping concurrent ones into one commit."""
 
-    def __init__(self, engine: Engine, max_batch: int = 256) -> None:
+    def __init__(
+        self, engine: Engine, max_batch: int = 256, busy_retry_seconds: float = 30.0
+    ) -> None:
         self.engine = engine
         self.max_batch = max_batch
+        # How long a batch is retried while another process holds the write lock
+        # (each attempt already waits the connection's busy timeout).
+        self.busy_retry_seconds = busy_retry_seconds
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="nua-writer", daemon=True)
         self.commits = 0
@@ -105,17 +111,28 @@ class Writer:
                 return
 
     def _commit(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        give_up = time.monotonic() + self.busy_retry_seconds
+        delay = 0.01
+        while True:
+            try:
+                outcomes = self._try_commit(batch)
+                break
+            except Exception as exc:
+                if is_busy(exc) and time.monotonic() + delay < give_up:
+                    # Another process holds the write lock past the busy timeout:
+                    # nothing was applied, so the whole batch can run again.
+                    log.warning("database busy; retrying %d job(s) in %.2fs", len(batch), delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                error = commit_error(exc)
+                if error.data.get("reason") == "storage_full":
+                    log.error("group commit of %d job(s) failed: %s", len(batch), exc)
+                else:
+                    log.exception("group commit of %d job(s) failed", len(batch))
                 for item in batch:
-                    outcomes.append(self._run_one(session, item))
-        except Exception as exc:
-            log.exception("group commit of %d job(s) failed", len(batch))
-            error = _commit_error(exc)
-            for item in batch:
-                item.future.set_exception(error)
-            return
+                    item.future.set_exception(error)
+                return
         self.commits += 1
         self.jobs += len(batch)
         for item, (ok, value) in zip(batch, outcomes, strict=True):
@@ -123,6 +140,13 @@ class Writer:
                 item.future.set_result(value)
             else:
                 item.future.set_exception(value)
+
+    def _try_commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            for item in batch:
+                outcomes.append(self._run_one(session, item))
+        return outcomes
 
     def _run_one(self, session: Session, item: _Job) -> tuple[bool, Any]:
         try:
@@ -141,11 +165,32 @@ class Writer:
                         {"key": key, "method": method, "result": result, "created_at": utcnow()},
                     )
                 return True, result
+        except OperationalError:
+            raise  # the database's trouble (busy, full, I/O), not the job's: abort the batch
         except Exception as exc:  # the job's own error, for its caller alone
             return False, exc
 
 
-def _commit_error(exc: Exception) -> Exception:
-    if isinstance(exc, OperationalError) and "full" in str(exc.orig).lower():
-        return Unavailable("storage full: the change was not saved", reason="storage_full")
-    return Unavailable("the change could not be saved; it was not applied")
+def is_busy(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's "database is locked/busy" (the write lock is held elsewhere)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text
+
+
+def commit_error(exc: BaseException) -> Unavailable:
+    """What the callers of a failed group commit are told (never SQLite's own words)."""
+    text = str(exc.orig).lower() if isinstance(exc, OperationalError) else ""
+    if "full" in text:
+        return Unavailable(
+            "storage full: the change was not saved; free space in the data location, then retry",
+            reason="storage_full",
+        )
+    if is_busy(exc):
+        return Unavailable(
+            "the database stayed busy (another process holds its write lock): "
+            "the change was not applied; retry later",
+            reason="busy",
+        )
+    return Unavailable("the change could not be saved; it was not applied", reason="write_failed")
