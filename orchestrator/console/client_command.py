@@ -103,6 +103,8 @@ def remote_message(error: RemoteError) -> str:
 class ClientCommand(NuaCommand):
     """A `nua` command: talks to the worker of the --home given, with a deadline."""
 
+    # Whether the command changes state (a lost answer then leaves its outcome unknown).
+    changes: ClassVar[bool] = False
     # Options every client command has; subclasses add theirs with `options = [...]`.
     common_options: ClassVar[list[Option]] = [
         option(
@@ -177,10 +179,15 @@ class ClientCommand(NuaCommand):
     def _not_running(self, exc: NotRunningError) -> str:
         home = self.option("home")
         where = f" --home {home}" if home else ""
-        return (
+        message = (
             f"the orchestrator is not running or not answering: no answer from {exc.endpoint} "
             f"within {exc.timeout:g}s; start it with: nua-orchestrator start{where}"
         )
+        if self.changes:
+            message += (
+                "; if it restarted while serving this command, check whether its change was applied"
+            )
+        return message
 
     # -- output -----------------------------------------------------------------------
 

@@ -26,15 +26,31 @@ class ClientError(Exception):
 
 
 class NotRunningError(ClientError):
-    """No answer from the endpoint before the deadline."""
+    """No answer from the endpoint before the deadline.
 
-    def __init__(self, endpoint: str, timeout: float) -> None:
-        super().__init__(
+    For a changing call (`idempotency_key` set) the outcome is unknown: the
+    worker may have applied the change and restarted before answering.
+    Calling again with the same `idempotency_key` applies it at most once.
+    """
+
+    def __init__(self, endpoint: str, timeout: float, idempotency_key: str | None = None) -> None:
+        message = (
             f"the orchestrator is not running or not answering: no answer from {endpoint} "
             f"within {timeout:g}s (start it with `nua-orchestrator start`)"
         )
+        if idempotency_key is not None:
+            message += f"; {UNKNOWN_OUTCOME} (idempotency key {idempotency_key})"
+        super().__init__(message)
         self.endpoint = endpoint
         self.timeout = timeout
+        self.idempotency_key = idempotency_key
+
+
+UNKNOWN_OUTCOME = (
+    "if the orchestrator restarted while serving this call, a change it made may or may "
+    "not have been applied: calling again with the same idempotency key applies it at "
+    "most once"
+)
 
 
 class RemoteError(ClientError):
@@ -118,8 +134,11 @@ class RpcClient:
         """Call `method` and return its result, within `timeout` seconds in all."""
         request_id = f"{os.getpid()}-{next(self._ids)}"
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
-        if isinstance(params, dict) and IDEMPOTENCY_PARAM not in params:
-            params = {**params, IDEMPOTENCY_PARAM: secrets.token_hex(16)}
+        key: str | None = None
+        if isinstance(params, dict):
+            if IDEMPOTENCY_PARAM not in params:
+                params = {**params, IDEMPOTENCY_PARAM: secrets.token_hex(16)}
+            key = params[IDEMPOTENCY_PARAM]
         if params is not None:
             message["params"] = params
         payload = json.dumps(message).encode("utf-8")
@@ -132,7 +151,7 @@ class RpcClient:
             reply = self._attempt(payload, request_id, remaining / (attempts - attempt))
             if reply is not None:
                 return _result(reply)
-        raise NotRunningError(self.endpoint, self.timeout)
+        raise NotRunningError(self.endpoint, self.timeout, key if isinstance(key, str) else None)
 
     def close(self) -> None:
         if self._sock is not None:

@@ -9,6 +9,7 @@ from orchestrator.console.commands.client.settings_command import SettingsComman
 
 class SettingsResetCommand(SettingsCommand):
     name = "settings reset"
+    changes = True
     description = "Put a setting back to its default."
     arguments = [argument("key", "The setting, like sentinel.interval.")]
 

@@ -24,6 +24,7 @@ def parse_value(text: str) -> Any:
 
 class SettingsSetCommand(SettingsCommand):
     name = "settings set"
+    changes = True
     description = "Change a setting; the value keeps the type of its default."
     arguments = [
         argument("key", "The setting, like sentinel.interval."),

@@ -12,6 +12,7 @@ from orchestrator.console.commands.client.user_command import UserCommand
 
 class UserAddCommand(UserCommand):
     name = "user add"
+    changes = True
     description = "Add a user."
     arguments = [argument("username", "The new user's name.")]
     options = [

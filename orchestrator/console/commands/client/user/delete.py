@@ -9,6 +9,7 @@ from orchestrator.console.commands.client.user_command import UserCommand
 
 class UserDeleteCommand(UserCommand):
     name = "user delete"
+    changes = True
     description = "Delete a user."
     arguments = [argument("username", "The user's name.")]
 

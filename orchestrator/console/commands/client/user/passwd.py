@@ -9,6 +9,7 @@ from orchestrator.console.commands.client.user_command import UserCommand
 
 class UserPasswdCommand(UserCommand):
     name = "user passwd"
+    changes = True
     description = "Set a user's password."
     arguments = [argument("username", "The user's name.")]
     options = [option("password-stdin", None, "Read the password from the first line of stdin.")]

@@ -12,6 +12,7 @@ from orchestrator.console.commands.client.user_command import UserCommand
 
 class UserUpdateCommand(UserCommand):
     name = "user update"
+    changes = True
     description = "Change a user's email, role or name."
     arguments = [argument("username", "The user's current name.")]
     options = [
