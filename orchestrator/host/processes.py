@@ -88,6 +88,8 @@ def terminate(procs: list[psutil.Process], timeout: float = 5.0) -> list[int]:
     ended: list[int] = []
     for proc in procs:
         _signal_group_or_process(proc, signal.SIGTERM)
+        # A stopped (SIGSTOP, hung in a debugger) process acts on SIGTERM only once resumed.
+        _signal_group_or_process(proc, signal.SIGCONT)
     _, alive = psutil.wait_procs(procs, timeout=timeout)
     alive = [p for p in alive if is_live(p)]
     for proc in alive:

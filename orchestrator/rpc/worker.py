@@ -2,7 +2,8 @@
 
 It owns the database. SIGTERM stops taking messages, lets the calls in
 flight finish and be answered, commits what the writer holds, closes the
-database (checkpointing the WAL) and exits 0.
+database (checkpointing the WAL) and exits 0. The kernel sends it SIGTERM
+too when supervisord dies (host/parent_death.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import sys
 
 from orchestrator.host import locations as host_locations
+from orchestrator.host.parent_death import exit_with_supervisord
 from orchestrator.rpc.server import Server
 
 log = logging.getLogger("nua.rpc")
@@ -31,6 +33,9 @@ def main() -> int:
     server = Server(where.rpc_endpoint)
     signal.signal(signal.SIGTERM, server.stop)
     signal.signal(signal.SIGINT, server.stop)
+    if not exit_with_supervisord():
+        log.error("supervisord is gone; not starting")
+        return 1
     # Bind before the slow imports, so that an unusable endpoint fails within
     # supervisord's startsecs and the program goes FATAL instead of looping.
     if not server.bind():

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 from orchestrator.host import locations as host_locations
+from orchestrator.host.parent_death import exit_with_supervisord
 from orchestrator.rpc.client import ClientError, RpcClient
 from orchestrator.sentinel.watchdog import Watchdog, WatchdogConfig
 from orchestrator.supervisor import control
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if not exit_with_supervisord():
+        log.error("supervisord is gone; not starting")
+        return 1
     log.info(
         "watching %s every %gs (%d failed pings restart it)",
         where.rpc_endpoint,
