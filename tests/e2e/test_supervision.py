@@ -74,21 +74,27 @@ def test_kill_9_of_supervisord_then_start_leaves_no_orphan_or_duplicate(
     orch.start()
     supervisord = ProcessId.of(orch.supervisord_pid())
     assert supervisord is not None
-    orphans = [ProcessId.of(p.pid) for p in orch.programs().values()]
+    programs = [ProcessId.of(p.pid) for p in orch.programs().values()]
+    assert len(programs) == 2 and all(programs)
     # An unrelated process of the same user, started before the crash.
     bystander = subprocess.Popen(["sleep", "120"])
     try:
         os.kill(supervisord.pid, signal.SIGKILL)
         wait_for(lambda: not supervisord.is_alive(), timeout=10, what="supervisord to die")
-        assert all(o is not None and o.is_alive() for o in orphans), "orphans should survive"
+        # Programs that can still act end with their supervisord (parent-death
+        # SIGTERM); a hung one left behind is covered by the fault tests.
+        wait_for(
+            lambda: not any(p.is_alive() for p in programs if p),
+            timeout=15,
+            what="the programs to exit with supervisord",
+        )
 
         status = orch.status()
         assert status.returncode == 3
-        assert "orphaned program" in status.json()["leftovers"]
+        assert "stale" in status.json()["leftovers"]
 
         started = orch.start()
         assert "cleaned what a previous run left" in started.stderr
-        assert all(o is not None and not o.is_alive() for o in orphans)
         assert bystander.poll() is None, "an unrelated process was signalled"
 
         supervisords = [
