@@ -52,6 +52,10 @@ class DatabaseError(NuaError):
     """The database cannot be used as it is; nothing was changed."""
 
 
+class DamagedDatabaseError(DatabaseError):
+    """The database file is not a sound SQLite database (corrupt, truncated, foreign)."""
+
+
 class SupervisorError(NuaError):
     """supervisord could not be found, launched, reached or stopped."""
 

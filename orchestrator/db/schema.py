@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from orchestrator import resources
-from orchestrator.errors import DatabaseError
+from orchestrator.errors import DamagedDatabaseError, DatabaseError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -72,7 +72,7 @@ def check_sqlite_file(path: Path) -> str | None:
     with open(path, "rb") as fh:
         header = fh.read(len(SQLITE_MAGIC))
     if header != SQLITE_MAGIC:
-        raise DatabaseError(
+        raise DamagedDatabaseError(
             f"database {path} is not an SQLite database; nothing was changed: "
             "move it aside or restore a backup"
         )
@@ -101,8 +101,15 @@ def ensure_sqlite_file(path: Path) -> bool:
 
 
 def _read_revision(path: Path) -> str | None:
+    """The file's revision, after a structural check of every page (`quick_check`)."""
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise DamagedDatabaseError(
+                    f"database {path} is damaged ({_first_problem(problems)}); "
+                    "nothing was changed: restore a backup"
+                )
             tables = {
                 row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
@@ -116,10 +123,21 @@ def _read_revision(path: Path) -> str | None:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             return row[0] if row else None
     except sqlite3.DatabaseError as exc:
-        raise DatabaseError(
+        raise DamagedDatabaseError(
             f"database {path} cannot be read ({exc}); nothing was changed: "
             "restore a backup or move it aside"
         ) from None
+
+
+def _first_problem(problems: list[str]) -> str:
+    """The first line of SQLite's check report that names a problem."""
+    lines = [
+        line.strip()
+        for text in problems
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("***")
+    ]
+    return lines[0] if lines else "unknown problem"
 
 
 @contextmanager

@@ -298,3 +298,26 @@ def list_backups(locations: Locations) -> list[BackupInfo]:
             )
         )
     return infos
+
+
+def newest_good_backup(locations: Locations) -> BackupInfo | None:
+    """The newest backup of the default folder that passes its integrity check."""
+    for info in list_backups(locations):
+        if info.problem is not None or info.revision is None:
+            continue
+        try:
+            with closing(readonly.open_readonly(info.path)) as conn:
+                if not readonly.integrity_errors(conn):
+                    return info
+        except sqlite3.Error:
+            continue
+    return None
+
+
+def restore_advice(locations: Locations) -> str:
+    """One sentence naming the backup to restore, for a database that cannot be used."""
+    info = newest_good_backup(locations)
+    if info is None:
+        return f"no good backup in {backups_dir(locations)}"
+    when = info.taken_at.strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"the newest good backup is {info.path} ({when}): nua-orchestrator restore {info.path}"

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from orchestrator.db.engine import make_engine
 from orchestrator.db.schema import current_revision, ensure_sqlite_file, upgrade
 from orchestrator.db.url import database_url, display_url, sqlite_path
-from orchestrator.errors import DatabaseError
+from orchestrator.errors import DamagedDatabaseError, DatabaseError
 from orchestrator.host.locations import Locations
 from orchestrator.settings import store
 from orchestrator.settings.defaults import SettingValue
@@ -33,7 +33,12 @@ def prepare(locations: Locations, defaults: dict[str, SettingValue]) -> Prepared
     """
     url = database_url(locations)
     path = sqlite_path(url)
-    created = ensure_sqlite_file(path) if path is not None else False
+    try:
+        created = ensure_sqlite_file(path) if path is not None else False
+    except DamagedDatabaseError as exc:
+        from orchestrator.services.backup import restore_advice
+
+        raise DamagedDatabaseError(f"{exc.message}; {restore_advice(locations)}") from None
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
