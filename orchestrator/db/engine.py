@@ -11,6 +11,8 @@ BUSY_TIMEOUT_MS = 10_000
 
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
     """Create an engine; for SQLite, every connection is set up for one writer and many readers."""
+    # Parameters (password hashes among them) never go into errors or logs.
+    kwargs.setdefault("hide_parameters", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms)

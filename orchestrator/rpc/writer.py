@@ -127,7 +127,11 @@ class Writer:
                     continue
                 error = commit_error(exc)
                 if error.data.get("reason") == "storage_full":
-                    log.error("group commit of %d job(s) failed: %s", len(batch), exc)
+                    log.error(
+                        "group commit of %d job(s) failed: %s",
+                        len(batch),
+                        getattr(exc, "orig", exc),
+                    )
                 else:
                     log.exception("group commit of %d job(s) failed", len(batch))
                 for item in batch:
