@@ -15,6 +15,7 @@ from orchestrator import resources
 from orchestrator.errors import StartupError
 from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.host.locations import Locations
+from orchestrator.host.planted_links import refuse_planted_links
 from orchestrator.rpc.client import ClientError, RpcClient
 from orchestrator.settings.defaults import load_defaults
 from orchestrator.settings.effective import EffectiveSettings, effective_settings
@@ -54,6 +55,9 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
     began = time.monotonic()
     locations.ensure()
     with InstanceLock(locations.lock_file):
+        # Before anything in the locations is read, written or chmod-ed: a planted
+        # link would send that to its target (the lock itself is opened O_NOFOLLOW).
+        refuse_planted_links(locations, "start")
         daemon = Supervisord(locations)
         running = daemon.running()
         if running is not None:

@@ -26,6 +26,7 @@ from orchestrator.db.schema import head_revision, known_revisions
 from orchestrator.errors import NuaError
 from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.host.locations import Locations, ensure_private_dir
+from orchestrator.host.planted_links import refuse_planted_links
 from orchestrator.services import lifecycle
 from orchestrator.services.backup import (
     free_name,
@@ -137,6 +138,7 @@ def restore(
     if database.exists() and backup.path.samefile(database):
         raise RestoreError(f"backup {backup.path} is the database itself; nothing was changed")
     locations.ensure()
+    refuse_planted_links(locations, "restore")  # before anything is stopped
     stopped = lifecycle.stop(locations)
     try:
         with InstanceLock(locations.lock_file):
