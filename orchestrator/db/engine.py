@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-BUSY_TIMEOUT_MS = 10_000
+from orchestrator.db.readonly import BUSY_TIMEOUT_MS
 
 
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from orchestrator.db.engine import BUSY_TIMEOUT_MS
-from orchestrator.db.schema import SQLITE_MAGIC
-
+# Kept here, free of SQLAlchemy and Alembic, so that backup, backups and status
+# start fast; the engine and the schema checks import them from here.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 10_000
 # integrity_check stops after this many problems; enough to say what is wrong.
 MAX_INTEGRITY_ERRORS = 20
 

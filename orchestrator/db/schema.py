@@ -21,9 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from orchestrator import resources
+from orchestrator.db.readonly import SQLITE_MAGIC
 from orchestrator.errors import DamagedDatabaseError, DatabaseError
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def alembic_config(url: str | None = None) -> Config:
