@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from orchestrator.db.types import JsonText
@@ -81,6 +91,86 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="user")
     # An Argon2id hash in PHC format; None: this user cannot log in with a password.
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow
+    )
+
+
+APP_STATES = ("running", "stopped")
+
+
+class App(Base):
+    """An installed app under a label: its current release, ports, env and wanted state."""
+
+    __tablename__ = "apps"
+    __table_args__ = (CheckConstraint("desired IN ('running', 'stopped')", name="desired"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
+    # The id from the app's nua-config.toml ([metadata] id).
+    app_id: Mapped[str] = mapped_column(String(63), nullable=False)
+    desired: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    # Release numbers of this app (releases.number), the running one and the one before.
+    current_release: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    previous_release: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # {"web": 20001}: named ports allocated to the app.
+    ports: Mapped[Any] = mapped_column(JsonText, nullable=False, default=dict)
+    # The operator's environment overrides (nua install --env, nua app env).
+    env: Mapped[Any] = mapped_column(JsonText, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow
+    )
+
+
+class Release(Base):
+    """One unpacked and built version of an app, kept for rollback."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("label", "number", name="uq_releases_label_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(
+        String(63),
+        ForeignKey("apps.label", ondelete="CASCADE", onupdate="CASCADE"),
+        nullable=False,
+    )
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The validated nua-config.toml, as data.
+    config: Mapped[Any] = mapped_column(JsonText, nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow
+    )
+
+
+JOB_STATES = ("running", "succeeded", "failed")
+
+
+class Job(Base):
+    """A long operation on an app (install, upgrade, rollback), its steps and outcome."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'succeeded', 'failed')", name="state"),
+        Index("ix_jobs_label_id", "label", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    label: Mapped[str] = mapped_column(String(63), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    # [{"name", "state", "started_at", "ended_at"}]
+    steps: Mapped[Any] = mapped_column(JsonText, nullable=False, default=list)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failed_step: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    log_tail: Mapped[str] = mapped_column(Text, nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow
     )

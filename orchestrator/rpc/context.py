@@ -27,6 +27,9 @@ class WorkerContext:
     settings: dict[str, Any] = field(default_factory=dict)
     # Set once every namespace is registered (system.list_methods reads it).
     registry: Any = None
+    # The locations, and the apps service (orchestrator/apps/service.py) of app.* and job.*.
+    locations: Any = None
+    apps: Any = None
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
+from orchestrator.apps.service import AppsService
 from orchestrator.db.engine import make_engine
 from orchestrator.db.models import IdempotencyRecord, utcnow
 from orchestrator.db.schema import current_revision
@@ -57,7 +58,10 @@ def open_worker(where: Locations) -> OpenWorker:
         endpoint=where.rpc_endpoint,
         schema_revision=revision,
         settings=settings,
+        locations=where,
     )
+    context.apps = AppsService(context, where, settings)
+    context.apps.recover()
     context.registry = build_registry(context, namespace_classes())
     processor = Processor(context.registry, max_batch=int(settings["rpc.max_batch"]))
     return OpenWorker(engine, writer, context, processor, settings)

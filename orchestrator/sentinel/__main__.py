@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import logging
 import signal
 import sys
@@ -47,6 +48,19 @@ class SupervisordPort:
             log.warning("starting %s: %s", name, fault.faultString)
 
 
+def app_health(where: host_locations.Locations, program: control.ProgramInfo) -> str | None:
+    """Why a running app is unhealthy (its launch spec says how to check), or None."""
+    from orchestrator.apps import health
+    from orchestrator.apps.layout import GROUP_PREFIX, app_files
+
+    label = program.name.split(":", 1)[0].removeprefix(GROUP_PREFIX)
+    try:
+        spec = json.loads(app_files(where, label).spec.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # no spec: nothing to check against
+    return health.check(spec.get("health"), spec.get("ports") or {}, timeout=2.0)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nua-sentinel", description=__doc__)
     parser.add_argument("--interval", type=float, default=5.0)
@@ -55,6 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backoff-initial", type=float, default=5.0)
     parser.add_argument("--backoff-max", type=float, default=300.0)
     parser.add_argument("--stable-after", type=float, default=60.0)
+    parser.add_argument("--app-interval", type=float, default=10.0)
+    parser.add_argument("--app-failures", type=int, default=3)
     return parser.parse_args(argv)
 
 
@@ -83,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             backoff_initial=args.backoff_initial,
             backoff_max=args.backoff_max,
             stable_after=args.stable_after,
+            app_interval=args.app_interval,
+            app_failures=args.app_failures,
         ),
+        app_health=lambda program: app_health(where, program),
     )
     stop = threading.Event()
 

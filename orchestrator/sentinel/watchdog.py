@@ -5,7 +5,10 @@ Each `tick`:
   supervisord reports it RUNNING (hung, not crashed: supervisord only sees
   exits), restarts it through supervisord;
 - re-arms programs left in FATAL once their backoff has passed;
-- forgets the backoff of a program that stayed RUNNING for `stable_after`.
+- forgets the backoff of a program that stayed RUNNING for `stable_after`;
+- checks the health of running apps (groups app-*) every `app_interval`
+  seconds, and restarts one that failed `app_failures` checks in a row, with
+  the same backoff.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ class WatchdogConfig:
     stable_after: float = 60.0
     worker: str = "nua:rpc"
     itself: str = "nua:sentinel"
+    app_interval: float = 10.0
+    app_failures: int = 3
+
+
+APP_GROUP_PREFIX = "app-"
 
 
 class Watchdog:
@@ -48,13 +56,17 @@ class Watchdog:
         ping: Callable[[], bool],
         clock: Callable[[], float],
         config: WatchdogConfig,
+        app_health: Callable[[ProgramInfo], str | None] | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.ping = ping
         self.clock = clock
         self.config = config
+        self.app_health = app_health
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self.failed_pings = 0
+        self.app_failed: dict[str, int] = {}
+        self.app_checked: dict[str, float] = {}
 
     def tick(self) -> None:
         now = self.clock()
@@ -66,6 +78,36 @@ class Watchdog:
         for program in programs.values():
             if program.state == FATAL and program.name != self.config.itself:
                 self._rearm(program, now)
+        if self.app_health is not None:
+            for program in programs.values():
+                if program.name.startswith(APP_GROUP_PREFIX):
+                    self._watch_app(program, now)
+
+    def _watch_app(self, app: ProgramInfo, now: float) -> None:
+        name = app.name
+        if app.state != RUNNING:
+            self.app_failed.pop(name, None)
+            return
+        if now < self.app_checked.get(name, float("-inf")) + self.config.app_interval:
+            return
+        self.app_checked[name] = now
+        assert self.app_health is not None
+        problem = self.app_health(app)
+        if problem is None:
+            if self.app_failed.pop(name, 0):
+                log.info("%s is healthy again", name)
+            return
+        failed = self.app_failed[name] = self.app_failed.get(name, 0) + 1
+        log.warning("%s is unhealthy (%d/%d): %s", name, failed, self.config.app_failures, problem)
+        if failed < self.config.app_failures:
+            return
+        if not self.backoff.allowed(name, now):
+            log.warning("%s stays unhealthy but was restarted recently; backing off", name)
+            return
+        attempt = self.backoff.record(name, now)
+        log.error("restarting %s: unhealthy %d times in a row (restart %d)", name, failed, attempt)
+        self.app_failed[name] = 0
+        self.supervisor.restart(name)
 
     def _watch_worker(self, worker: ProgramInfo | None, now: float) -> None:
         if worker is None or worker.state != RUNNING:

@@ -74,6 +74,9 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
         settings = effective_settings(database.stored_settings, defaults)
         for var in settings.unknown_env:
             report(f"warning: {var} matches no setting; ignored")
+        from orchestrator.apps.sections import write_all
+
+        write_all(locations, database.url, settings.values)
         token = secrets.token_hex(16)
         rendered = supervisor_config.render(
             resources.supervisor_template().read_text(encoding="utf-8"),
@@ -134,7 +137,9 @@ def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> No
 
 def _states(daemon: Supervisord) -> list[str]:
     try:
-        return [p.state for p in control.programs(daemon.proxy(timeout=2.0))]
+        return [
+            p.state for p in control.programs(daemon.proxy(timeout=2.0), control.ORCHESTRATOR_GROUP)
+        ]
     except (OSError, xmlrpc.client.Error, http.client.HTTPException):
         return []
 
@@ -142,7 +147,10 @@ def _states(daemon: Supervisord) -> list[str]:
 def _not_ready_message(locations: Locations, daemon: Supervisord, waited: float) -> str:
     states = {}
     try:
-        states = {p.name: p for p in control.programs(daemon.proxy(timeout=2.0))}
+        states = {
+            p.name: p
+            for p in control.programs(daemon.proxy(timeout=2.0), control.ORCHESTRATOR_GROUP)
+        }
     except Exception:
         states = {}
     failing = sorted(

@@ -70,7 +70,9 @@ def collect(locations: Locations, timeout: float = 3.0) -> StatusReport:
         )
         return report
     for program in report.programs:
-        if program.state != control.RUNNING:
+        # Apps (groups app-*) are stopped or failing on their own account: `nua apps` says.
+        in_core = program.name.split(":", 1)[0] == control.ORCHESTRATOR_GROUP
+        if in_core and program.state != control.RUNNING:
             report.problems.append(f"{program.name} is {program.state}")
     try:
         report.worker = RpcClient(locations.rpc_endpoint, timeout=timeout, retries=1).call(

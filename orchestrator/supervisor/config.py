@@ -58,6 +58,7 @@ def render(
         log_dir=_ini(str(locations.logs)),
         data_dir=_ini(str(locations.data)),
         runtime_dir=_ini(str(locations.runtime)),
+        apps_conf_dir=_ini(str(locations.config / "apps")),
         python=_ini(shlex.quote(python)),
         run_token=run_token,
         supervisord_environment=_ini(",".join(f'{k}="{_env_value(v)}"' for k, v in env.items())),

@@ -76,9 +76,15 @@ class ProgramInfo:
         )
 
 
-def programs(proxy: Any) -> list[ProgramInfo]:
-    """Every program supervisord manages."""
-    return [ProgramInfo.from_xmlrpc(i) for i in proxy.supervisor.getAllProcessInfo()]
+def programs(proxy: Any, group: str | None = None) -> list[ProgramInfo]:
+    """Every program supervisord manages, or those of one group ("nua": the orchestrator's)."""
+    found = [ProgramInfo.from_xmlrpc(i) for i in proxy.supervisor.getAllProcessInfo()]
+    if group is not None:
+        found = [p for p in found if p.name.split(":", 1)[0] == group]
+    return found
+
+
+ORCHESTRATOR_GROUP = "nua"
 
 
 def is_answering(socket_path: Path, timeout: float = 2.0) -> bool:

@@ -118,12 +118,60 @@ def users_row(i: int) -> Row:
     }
 
 
+def apps_row(i: int) -> Row:
+    """An app that is stopped and has no release: start renders nothing to run for it."""
+    return {
+        "id": i + 1,
+        "label": f"fixture-app-{i:03d}",
+        "app_id": f"fixture-{i % 4}",
+        "desired": "stopped",
+        "current_release": None,
+        "previous_release": None,
+        "ports": json.dumps({"web": 40000 + i}),
+        "env": json.dumps({"K": f"v{i}"}),
+        "created_at": _timestamp(),
+        "updated_at": _timestamp(),
+    }
+
+
+def releases_row(i: int) -> Row:
+    """A release of one of the fixture apps (a foreign-key child of apps)."""
+    return {
+        "id": i + 1,
+        "label": f"fixture-app-{i % 10:03d}",
+        "number": i,
+        "version": f"1.{i}.0",
+        "config": json.dumps({"metadata": {"id": "fixture", "version": f"1.{i}.0"}}),
+        "path": f"/nonexistent/fixture/{i}",
+        "created_at": _timestamp(),
+    }
+
+
+def jobs_row(i: int) -> Row:
+    """A finished job."""
+    return {
+        "id": i + 1,
+        "kind": "install",
+        "label": f"fixture-app-{i % 10:03d}",
+        "state": "succeeded" if i % 2 else "failed",
+        "steps": json.dumps([{"name": "unpack", "state": "done"}]),
+        "error": None if i % 2 else f"failed {i}",
+        "failed_step": None if i % 2 else "build",
+        "log_tail": f"line {i}",
+        "created_at": _timestamp(),
+        "updated_at": _timestamp(),
+    }
+
+
 # One factory per table of the schema, at any revision. A factory may give
 # columns a table does not have yet (at an older revision): they are left out.
 ROW_FACTORIES: dict[str, RowFactory] = {
     "settings": settings_row,
     "idempotency_keys": idempotency_row,
     "users": users_row,
+    "apps": apps_row,
+    "releases": releases_row,
+    "jobs": jobs_row,
 }
 
 

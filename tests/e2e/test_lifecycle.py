@@ -15,7 +15,7 @@ from tests.support.orchestrator import Orchestrator
 pytestmark = pytest.mark.e2e
 
 # The newest migration: start brings every database to it.
-HEAD = "0003_users"
+HEAD = "0004_apps"
 
 
 def test_start_status_supervisorctl_stop_status(orch: Orchestrator) -> None:

@@ -25,7 +25,7 @@ from orchestrator.db.schema import (
 from orchestrator.errors import DatabaseError
 from orchestrator.host.locations import Locations, resolve
 
-HEAD = "0003_users"
+HEAD = "0004_apps"
 
 
 def _sha256(path: Path) -> str:

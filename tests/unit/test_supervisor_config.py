@@ -311,6 +311,10 @@ def test_supervisord_reads_the_multi_line_sentinel_command_as_one_argv(
         "300.0",
         "--stable-after",
         "60.0",
+        "--app-interval",
+        "10.0",
+        "--app-failures",
+        "3",
     ]
     assert sentinel.stopasgroup and sentinel.killasgroup
 

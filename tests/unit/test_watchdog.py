@@ -298,3 +298,71 @@ def test_a_program_that_recovers_briefly_keeps_its_backoff(rig: Rig) -> None:
     assert [t for _, t in rig.supervisor.starts] == [5.0]
     rig.tick_at(41.0)  # 31 + 10: the second step
     assert [t for _, t in rig.supervisor.starts] == [5.0, 41.0]
+
+
+# -- apps' health -------------------------------------------------------------------------------
+
+APP = "app-blog:app-blog"
+APP_CONFIG = WatchdogConfig(
+    failures=3,
+    backoff_initial=5.0,
+    backoff_max=20.0,
+    stable_after=600.0,
+    app_interval=10.0,
+    app_failures=3,
+)
+
+
+def _app_watchdog(healthy: dict[str, bool]) -> tuple[Watchdog, FakeSupervisor, FakeClock]:
+    clock = FakeClock()
+    supervisor = FakeSupervisor(clock)
+    supervisor.set(WORKER, RUNNING)
+    supervisor.set(APP, RUNNING)
+    checked: list[str] = []
+
+    def app_health(program: ProgramInfo) -> str | None:
+        checked.append(program.name)
+        return None if healthy["now"] else "GET http://127.0.0.1:20001/ answered 500"
+
+    dog = Watchdog(supervisor, lambda: True, clock, APP_CONFIG, app_health=app_health)
+    return dog, supervisor, clock
+
+
+def test_an_app_unhealthy_k_times_in_a_row_is_restarted_with_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    healthy = {"now": False}
+    dog, supervisor, clock = _app_watchdog(healthy)
+    for _ in range(200):  # 200 s, a tick each second
+        dog.tick()
+        clock.now += 1.0
+    restarts = [t for name, t in supervisor.restarts if name == APP]
+    # Checks every 10 s, restart after 3 failures (at 20 s), then backoff 5, 10, 20, 20 s...
+    assert restarts[0] == 20.0
+    gaps = [b - a for a, b in zip(restarts, restarts[1:], strict=False)]
+    assert all(gap >= 30.0 for gap in gaps), gaps  # never faster than checks and backoff allow
+    assert "unhealthy 3 times in a row" in caplog.text
+
+
+def test_a_healthy_or_stopped_app_is_left_alone() -> None:
+    healthy = {"now": True}
+    dog, supervisor, clock = _app_watchdog(healthy)
+    for _ in range(100):
+        dog.tick()
+        clock.now += 1.0
+    supervisor.set(APP, "STOPPED")
+    healthy["now"] = False
+    for _ in range(100):
+        dog.tick()
+        clock.now += 1.0
+    assert supervisor.restarts == []
+
+
+def test_one_failed_check_between_good_ones_restarts_nothing() -> None:
+    healthy = {"now": True}
+    dog, supervisor, clock = _app_watchdog(healthy)
+    for second in range(300):
+        healthy["now"] = second % 30 >= 10  # one bad check in every three
+        dog.tick()
+        clock.now += 1.0
+    assert supervisor.restarts == []

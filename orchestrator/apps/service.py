@@ -1,0 +1,432 @@
+"""The worker's side of apps: state, jobs and the operations behind the app.* methods."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.apps import health, program, supervision
+from orchestrator.apps.build import log_tail
+from orchestrator.apps.layout import AppFiles, app_files, apps_root, uploads_dir
+from orchestrator.apps.uploads import Uploads
+from orchestrator.db.models import App, Job, Release, utcnow
+from orchestrator.host.locations import Locations
+from orchestrator.rpc.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from orchestrator.supervisor import control
+
+log = logging.getLogger("nua.apps")
+STEPS = ("unpack", "build", "ports", "configure", "start", "health", "switch")
+ROLLBACK_STEPS = ("configure", "start", "health", "switch")
+
+
+def _iso(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def job_dict(job: Job, app: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "label": job.label,
+        "state": job.state,
+        "steps": job.steps,
+        "error": job.error,
+        "failed_step": job.failed_step,
+        "log_tail": job.log_tail,
+        "app": app,
+        "created_at": _iso(job.created_at),
+        "updated_at": _iso(job.updated_at),
+    }
+
+
+class AppsService:
+    """Shared by the app.* and job.* namespaces of one worker."""
+
+    def __init__(self, context: Any, locations: Locations, settings: dict[str, Any]) -> None:
+        self.context = context
+        self.locations = locations
+        self.settings = settings
+        self.uploads = Uploads(
+            uploads_dir(locations),
+            int(settings["apps.max_upload_bytes"]),
+            int(settings["apps.chunk_bytes"]),
+        )
+        self._busy: dict[str, int] = {}  # label -> running job id
+        self._busy_lock = threading.Lock()
+
+    # -- supervisord ----------------------------------------------------------------------
+
+    def proxy(self, timeout: float = 30.0) -> Any:
+        return control.connect(self.locations.supervisor_socket, timeout)
+
+    def user(self) -> str | None:
+        """The user apps run as: a setting when the orchestrator is root, else ours."""
+        if os.geteuid() != 0:
+            return None
+        return str(self.settings["apps.user"]) or None
+
+    # -- startup ----------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """After a restart: forget uploads, fail cut-off jobs, drop unrecorded releases."""
+        self.uploads.clear()
+
+        def fail_interrupted(session: Session) -> int:
+            jobs = session.scalars(select(Job).where(Job.state == "running")).all()
+            for job in jobs:
+                job.state = "failed"
+                job.error = "interrupted: the orchestrator restarted during this job"
+                job.updated_at = utcnow()
+            return len(jobs)
+
+        if self.context.write(fail_interrupted):
+            log.warning("marked jobs cut off by a restart as failed")
+        with self.context.read() as session:
+            recorded = {(r.label, r.number) for r in session.scalars(select(Release)).all()}
+        root = apps_root(self.locations)
+        if not root.is_dir():
+            return
+        for app_dir in root.iterdir():
+            releases = app_dir / "releases"
+            if not releases.is_dir():
+                continue
+            for rel in releases.iterdir():
+                if rel.name.isdigit() and (app_dir.name, int(rel.name)) not in recorded:
+                    shutil.rmtree(rel, ignore_errors=True)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def claim(self, label: str, job_id: int) -> None:
+        with self._busy_lock:
+            if label in self._busy:
+                raise Conflict(
+                    f"app {label} has a job running (job {self._busy[label]}): wait for it",
+                    field="label",
+                )
+            self._busy[label] = job_id
+
+    def release_claim(self, label: str) -> None:
+        with self._busy_lock:
+            self._busy.pop(label, None)
+
+    def new_job(self, kind: str, label: str, steps: tuple[str, ...]) -> int:
+        def create(session: Session) -> int:
+            job = Job(
+                kind=kind,
+                label=label,
+                state="running",
+                steps=[
+                    {"name": s, "state": "pending", "started_at": None, "ended_at": None}
+                    for s in steps
+                ],
+                log_tail="",
+            )
+            session.add(job)
+            session.flush()
+            return job.id
+
+        return self.context.write(create)
+
+    def update_job(self, job_id: int, change: Callable[[Job], None]) -> None:
+        def apply(session: Session) -> None:
+            job = session.get(Job, job_id)
+            if job is not None:
+                change(job)
+                job.updated_at = utcnow()
+
+        self.context.write(apply)
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        with self.context.read() as session:
+            job = session.get(Job, job_id) if isinstance(job_id, int) else None
+            if job is None:
+                raise NotFound(f"no job {job_id!r}", field="id")
+            app = self.app_dict(job.label) if job.state == "succeeded" else None
+            return job_dict(job, app)
+
+    def start_thread(self, target: Callable[[], None], name: str) -> None:
+        threading.Thread(target=target, name=name, daemon=True).start()
+
+    def install(self, upload: str, label: str | None, env: dict[str, str]) -> dict[str, Any]:
+        """Check the uploaded app's config and label, then run its install job."""
+        from orchestrator.apps.release_config import check_label, peek_config
+
+        from orchestrator.apps.install import Installer
+
+        if not isinstance(env, dict):
+            raise InvalidArgument("env must be an object of strings", field="env")
+        for key, value in env.items():
+            _check_env(key, value)
+        archive = self.uploads.finish(upload)
+        try:
+            config = peek_config(archive)
+            label = check_label(label if label is not None else config["id"])
+            with self.context.read() as session:
+                existing = session.scalars(select(App).where(App.label == label)).first()
+                if existing is not None and existing.app_id != config["id"]:
+                    raise Conflict(
+                        f"label {label} is already app {existing.app_id}, not {config['id']}: "
+                        "choose another --label, or remove it first",
+                        field="label",
+                    )
+            self.claim(label, 0)
+        except BaseException:
+            archive.unlink(missing_ok=True)
+            raise
+        try:
+            job_id = self.new_job("upgrade" if existing else "install", label, STEPS)
+        except BaseException:
+            self.release_claim(label)
+            archive.unlink(missing_ok=True)
+            raise
+        with self._busy_lock:
+            self._busy[label] = job_id
+        installer = Installer(self, job_id, label, archive, env)
+        self.start_thread(installer.run, f"install-{label}")
+        return self.get_job(job_id)
+
+    def rollback(self, label: str) -> dict[str, Any]:
+        from orchestrator.apps.install import Rollback
+
+        with self.context.read() as session:
+            app = self.app_row(session, label)
+            target = self.release_row(session, label, app.previous_release)
+        if target is None:
+            raise Conflict(f"app {label} has no previous release to roll back to", field="label")
+        self.claim(label, 0)
+        try:
+            job_id = self.new_job("rollback", label, ROLLBACK_STEPS)
+        except BaseException:
+            self.release_claim(label)
+            raise
+        with self._busy_lock:
+            self._busy[label] = job_id
+        self.start_thread(Rollback(self, job_id, label).run, f"rollback-{label}")
+        return self.get_job(job_id)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def app_row(self, session: Session, label: str) -> App:
+        app = session.scalars(select(App).where(App.label == label)).first()
+        if app is None:
+            raise NotFound(f"no app {label!r} (nua apps lists them)", field="label")
+        return app
+
+    def release_row(self, session: Session, label: str, number: int | None) -> Release | None:
+        if number is None:
+            return None
+        return session.scalars(
+            select(Release).where(Release.label == label, Release.number == number)
+        ).first()
+
+    def app_dict(
+        self, label: str, infos: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        with self.context.read() as session:
+            app = self.app_row(session, label)
+            rel = self.release_row(session, label, app.current_release)
+            return self._describe(app, rel, infos)
+
+    def list_apps(self) -> list[dict[str, Any]]:
+        with self.context.read() as session:
+            rows = session.scalars(select(App).order_by(App.label)).all()
+            releases = {(r.label, r.number): r for r in session.scalars(select(Release)).all()}
+        infos = self._infos()
+        return [
+            self._describe(app, releases.get((app.label, app.current_release)), infos)
+            for app in rows
+        ]
+
+    def _infos(self) -> dict[str, dict[str, Any]]:
+        try:
+            return {
+                f"{i['group']}:{i['name']}": i
+                for i in self.proxy(10).supervisor.getAllProcessInfo()
+            }
+        except Exception:  # supervisord busy or gone: states are unknown
+            log.warning("could not read program states from supervisord", exc_info=True)
+            return {}
+
+    def _describe(
+        self, app: App, rel: Release | None, infos: dict[str, dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        files = app_files(self.locations, app.label)
+        if infos is None:
+            infos = self._infos()
+        info = infos.get(files.process)
+        state = info["statename"].lower() if info else "unknown"
+        running = bool(info and info["statename"] == "RUNNING")
+        config = rel.config if rel is not None else {}
+        if running:
+            problem = health.check(config.get("health"), app.ports, timeout=1.0)
+            healthy = "healthy" if problem is None else "unhealthy"
+        else:
+            healthy = "unknown"
+        uptime = None
+        if running and info:
+            uptime = max(0.0, float(info["now"]) - float(info["start"]))
+        return {
+            "label": app.label,
+            "app_id": app.app_id,
+            "version": rel.version if rel is not None else None,
+            "title": config.get("title") or app.app_id,
+            "state": state,
+            "desired": app.desired,
+            "pid": info["pid"] if running and info else None,
+            "ports": app.ports,
+            "health": healthy,
+            "uptime": uptime,
+            "release": app.current_release,
+            "previous_release": app.previous_release,
+            "env": app.env,
+            "created_at": _iso(app.created_at),
+            "updated_at": _iso(app.updated_at),
+        }
+
+    # -- writing an app's files -------------------------------------------------------------------
+
+    def write_files(
+        self,
+        files: AppFiles,
+        config: dict[str, Any],
+        number: int,
+        ports: dict[str, int],
+        env: dict[str, str],
+        autostart: bool,
+    ) -> None:
+        program.write_app(files, config, number, ports, env, self.settings, self.user(), autostart)
+
+    # -- simple operations ---------------------------------------------------------
+
+    def set_desired(self, label: str, desired: str) -> None:
+        def change(session: Session) -> None:
+            app = self.app_row(session, label)
+            app.desired = desired
+            app.updated_at = utcnow()
+
+        self.context.write(change)
+
+    def _current(self, label: str) -> tuple[App, Release]:
+        with self.context.read() as session:
+            app = self.app_row(session, label)
+            rel = self.release_row(session, label, app.current_release)
+        if rel is None:
+            raise Unavailable(f"app {label} has no release to run", field="label")
+        return app, rel
+
+    def start(self, label: str) -> dict[str, Any]:
+        app, rel = self._current(label)
+        files = app_files(self.locations, label)
+        self.write_files(files, rel.config, rel.number, app.ports, app.env, autostart=True)
+        proxy = self.proxy(120)
+        supervision.apply(proxy, files)
+        problem = supervision.start(proxy, files, timeout=30)
+        self.set_desired(label, "running")
+        if problem:
+            raise Unavailable(
+                f"app {label} did not start: {problem}; its log ends with: "
+                f"{log_tail(files.err_log, 5) or log_tail(files.out_log, 5)}",
+                field="label",
+            )
+        return self.app_dict(label)
+
+    def stop(self, label: str) -> dict[str, Any]:
+        app, rel = self._current(label)
+        files = app_files(self.locations, label)
+        self.write_files(files, rel.config, rel.number, app.ports, app.env, autostart=False)
+        proxy = self.proxy(120)
+        supervision.stop(proxy, files)
+        supervision.apply(proxy, files)
+        self.set_desired(label, "stopped")
+        return self.app_dict(label)
+
+    def restart(self, label: str) -> dict[str, Any]:
+        self.stop(label)
+        return self.start(label)
+
+    def logs(self, label: str, stderr: bool, lines: int, offset: int | None) -> dict[str, Any]:
+        with self.context.read() as session:
+            self.app_row(session, label)
+        if not isinstance(lines, int) or not 0 < lines <= 10000:
+            raise InvalidArgument("lines must be 1..10000", field="lines")
+        files = app_files(self.locations, label)
+        path = files.err_log if stderr else files.out_log
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return {"text": "", "offset": 0}
+        if offset is None:
+            return {"text": log_tail(path, lines, max_bytes=1 << 20), "offset": size}
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidArgument("offset must be a byte offset", field="offset")
+        if offset > size:  # the log was rotated
+            offset = 0
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(1 << 20)
+        return {"text": data.decode("utf-8", errors="replace"), "offset": offset + len(data)}
+
+    def set_env(
+        self, label: str, set_: dict[str, str] | None, unset: list[str] | None
+    ) -> dict[str, Any]:
+        set_ = set_ or {}
+        unset = unset or []
+        for key, value in set_.items():
+            _check_env(key, value)
+
+        def change(session: Session) -> dict[str, str]:
+            app = self.app_row(session, label)
+            env = dict(app.env)
+            env.update(set_)
+            for key in unset:
+                env.pop(key, None)
+            if env != app.env:
+                app.env = env
+                app.updated_at = utcnow()
+            return env
+
+        if not set_ and not unset:
+            with self.context.read() as session:
+                return {"label": label, "env": self.app_row(session, label).env}
+        return {"label": label, "env": self.context.write(change)}
+
+    def remove(self, label: str, purge: bool) -> dict[str, Any]:
+        with self.context.read() as session:
+            self.app_row(session, label)
+        files = app_files(self.locations, label)
+        program.remove_app(files)
+        proxy = self.proxy(120)
+        supervision.stop(proxy, files)
+        supervision.apply(proxy, files)
+
+        def forget(session: Session) -> None:
+            session.delete(self.app_row(session, label))
+
+        self.context.write(forget)
+        shutil.rmtree(files.releases, ignore_errors=True)
+        kept = None
+        if purge:
+            shutil.rmtree(files.root, ignore_errors=True)
+        elif files.data.exists():
+            kept = str(files.data)
+        else:
+            shutil.rmtree(files.root, ignore_errors=True)
+        return {"label": label, "removed": True, "data_kept": kept}
+
+
+def _check_env(key: Any, value: Any) -> None:
+    import re
+
+    if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        raise InvalidArgument(f"{key!r} is not an environment variable name", field="env")
+    if key.startswith("NUA_"):
+        raise InvalidArgument(f"{key}: NUA_* variables are set by the orchestrator", field="env")
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{key}: the value must be a string", field="env")
