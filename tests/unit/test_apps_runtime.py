@@ -223,7 +223,7 @@ def test_the_launcher_gives_the_app_only_its_own_environment(tmp_path: Path) -> 
             }
         )
     )
-    env = {**os.environ, "NUA_HOME": "/secret/home", "NUA_RUN_TOKEN": "tok", "SECRET": "x"}  # noqa: S105
+    env = {**os.environ, "NUA_HOME": "/secret/home", "NUA_RUN_TOKEN": "tok", "SECRET": "x"}
     done = subprocess.run(
         [sys.executable, "-m", "orchestrator.apps.launch", str(spec)], env=env, check=False
     )
@@ -233,5 +233,5 @@ def test_the_launcher_gives_the_app_only_its_own_environment(tmp_path: Path) -> 
         for line in (tmp_path / "seen.txt").read_text().splitlines()
         if "=" in line
     )
-    assert seen["NUA_PORT"] == "20001" and seen["NUA_RUN_TOKEN"] == "tok"
+    assert seen["NUA_PORT"] == "20001" and seen["NUA_RUN_TOKEN"] == "tok"  # noqa: S105
     assert "NUA_HOME" not in seen and "SECRET" not in seen
