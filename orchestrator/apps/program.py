@@ -7,6 +7,7 @@ app back as it was (running ones running, stopped ones stopped).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -82,14 +83,21 @@ def section(
     settings: Mapping[str, Any],
     autostart: bool,
     python: str = sys.executable,
+    spec_digest: str = "",
 ) -> str:
-    """The app's supervisord section: its own group, its own logs."""
+    """The app's supervisord section: its own group, its own logs.
+
+    `spec_digest` (of the launch spec) is in the section's environment so that
+    a new release, port or variable changes the section: supervisord then
+    restarts this group alone when the worker applies it.
+    """
     command = f"{shlex.quote(python)} -I -m orchestrator.apps.launch {shlex.quote(str(files.spec))}"
     lines = [
         f"; {files.label}: written by nua-orchestrator; do not edit (nua app ...)",
         f"[program:{files.group}]",
         f"command = {_ini(command)}",
         f"autostart = {'true' if autostart else 'false'}",
+        f'environment = NUA_SPEC_DIGEST="{spec_digest}"',
         "autorestart = true",
         "startsecs = 1",
         "startretries = 3",
@@ -129,10 +137,13 @@ def write_app(
     autostart: bool,
 ) -> None:
     """Write the launch spec, then the section that points at it."""
-    spec = launch_spec(files, release, number, ports, overrides, user)
-    write_private(files.spec, json.dumps(spec, indent=2, sort_keys=True))
+    spec = json.dumps(
+        launch_spec(files, release, number, ports, overrides, user), indent=2, sort_keys=True
+    )
+    write_private(files.spec, spec)
     files.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(files.conf, section(files, settings, autostart))
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
+    write_private(files.conf, section(files, settings, autostart, spec_digest=digest))
 
 
 def remove_app(files: AppFiles) -> None:

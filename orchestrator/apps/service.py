@@ -19,6 +19,7 @@ from orchestrator.apps.uploads import Uploads
 from orchestrator.db.models import App, Job, Release, utcnow
 from orchestrator.host.locations import Locations
 from orchestrator.rpc.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from orchestrator.rpc.writer import IDEMPOTENCY
 from orchestrator.supervisor import control
 
 log = logging.getLogger("nua.apps")
@@ -61,6 +62,15 @@ class AppsService:
         self._busy: dict[str, int] = {}  # label -> running job id
         self._busy_lock = threading.Lock()
 
+    def write(self, job: Callable[[Session], Any]) -> Any:
+        """A write of app state. Several may serve one call, so none of them is that
+        call's idempotent answer (app calls are safe to repeat on their own)."""
+        token = IDEMPOTENCY.set(None)
+        try:
+            return self.context.write(job)
+        finally:
+            IDEMPOTENCY.reset(token)
+
     # -- supervisord ----------------------------------------------------------------------
 
     def proxy(self, timeout: float = 30.0) -> Any:
@@ -86,7 +96,7 @@ class AppsService:
                 job.updated_at = utcnow()
             return len(jobs)
 
-        if self.context.write(fail_interrupted):
+        if self.write(fail_interrupted):
             log.warning("marked jobs cut off by a restart as failed")
         with self.context.read() as session:
             recorded = {(r.label, r.number) for r in session.scalars(select(Release)).all()}
@@ -132,7 +142,7 @@ class AppsService:
             session.flush()
             return job.id
 
-        return self.context.write(create)
+        return self.write(create)
 
     def update_job(self, job_id: int, change: Callable[[Job], None]) -> None:
         def apply(session: Session) -> None:
@@ -141,7 +151,7 @@ class AppsService:
                 change(job)
                 job.updated_at = utcnow()
 
-        self.context.write(apply)
+        self.write(apply)
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         with self.context.read() as session:
@@ -156,9 +166,8 @@ class AppsService:
 
     def install(self, upload: str, label: str | None, env: dict[str, str]) -> dict[str, Any]:
         """Check the uploaded app's config and label, then run its install job."""
-        from orchestrator.apps.release_config import check_label, peek_config
-
         from orchestrator.apps.install import Installer
+        from orchestrator.apps.release_config import check_label, peek_config
 
         if not isinstance(env, dict):
             raise InvalidArgument("env must be an object of strings", field="env")
@@ -311,7 +320,7 @@ class AppsService:
             app.desired = desired
             app.updated_at = utcnow()
 
-        self.context.write(change)
+        self.write(change)
 
     def _current(self, label: str) -> tuple[App, Release]:
         with self.context.read() as session:
@@ -395,7 +404,7 @@ class AppsService:
         if not set_ and not unset:
             with self.context.read() as session:
                 return {"label": label, "env": self.app_row(session, label).env}
-        return {"label": label, "env": self.context.write(change)}
+        return {"label": label, "env": self.write(change)}
 
     def remove(self, label: str, purge: bool) -> dict[str, Any]:
         with self.context.read() as session:
@@ -409,7 +418,7 @@ class AppsService:
         def forget(session: Session) -> None:
             session.delete(self.app_row(session, label))
 
-        self.context.write(forget)
+        self.write(forget)
         shutil.rmtree(files.releases, ignore_errors=True)
         kept = None
         if purge:

@@ -1,0 +1,228 @@
+"""Apps end to end: install, serve, upgrade, rollback, stop, start, restarts, remove."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from orchestrator.rpc.client import ConflictError, NotFoundError, RpcClient
+from tests.support.apps import answers, fetch, install_archive, tar_of, wait_job
+from tests.support.orchestrator import Orchestrator
+from tests.support.polling import wait_for
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """
+[metadata]
+id = "{id}"
+version = "{version}"
+title = "Hello"
+[build]
+script = "build.sh"
+timeout = {build_timeout}
+[run]
+command = "{command}"
+env = {{ GREETING = "hi" }}
+[port.web]
+[healthcheck]
+http = "/"
+timeout = {health_timeout}
+[data]
+"""
+SERVE = "python3 -m http.server $NUA_PORT --bind 127.0.0.1"
+BUILD = 'echo "building $NUA_APP_VERSION"\necho "<p>$NUA_APP_VERSION $GREETING</p>" > index.html\n'
+
+
+def app_archive(
+    version: str = "1.0.0",
+    *,
+    app_id: str = "hello",
+    command: str = SERVE,
+    build: str = BUILD,
+    build_timeout: int = 60,
+    health_timeout: int = 20,
+) -> bytes:
+    config = CONFIG.format(
+        id=app_id,
+        version=version,
+        command=command,
+        build_timeout=build_timeout,
+        health_timeout=health_timeout,
+    )
+    return tar_of({"nua-config.toml": config.encode(), "build.sh": build.encode()})
+
+
+@pytest.fixture
+def apps_home(orch: Orchestrator) -> Iterator[Orchestrator]:
+    # As root, apps run as another user, who must be able to pass through the home.
+    orch.home.chmod(0o711)
+    orch.start()
+    yield orch
+    print("---- rpc.log ----\n" + orch.log("rpc")[-6000:])  # shown when the test failed
+    for proc in psutil.process_iter(["cwd"]):
+        if (proc.info["cwd"] or "").startswith(str(orch.home)):
+            proc.kill()
+
+
+def _client(orch: Orchestrator) -> RpcClient:
+    return RpcClient(orch.locations.rpc_endpoint, timeout=30, retries=0)
+
+
+def _app(client: RpcClient, label: str) -> dict[str, Any]:
+    return client.call("app.get", [label])
+
+
+def test_install_upgrade_rollback_stop_start_restart_remove(apps_home: Orchestrator) -> None:
+    orch = apps_home
+    client = _client(orch)
+    job = install_archive(client, app_archive("1.0.0"), label="hello")
+    assert job["state"] == "succeeded", job
+    assert [s["state"] for s in job["steps"]] == ["done"] * 7
+    app = job["app"]
+    port = app["ports"]["web"]
+    assert fetch(port) == "<p>1.0.0 hi</p>\n"
+    assert app["state"] == "running" and app["health"] == "healthy"
+    owner = psutil.Process(app["pid"]).username()
+    assert owner != "root", "apps never run as root"
+    # The app's data folder survives upgrades.
+    data = orch.home / "apps" / "hello" / "data"
+    (data / "kept.txt").write_text("precious")
+
+    upgraded = install_archive(client, app_archive("1.1.0"), label="hello")
+    assert upgraded["state"] == "succeeded", upgraded
+    assert upgraded["kind"] == "upgrade"
+    assert upgraded["app"]["ports"]["web"] == port, "an upgrade keeps its ports"
+    assert fetch(port) == "<p>1.1.0 hi</p>\n"
+    assert (data / "kept.txt").read_text() == "precious"
+    assert upgraded["app"]["previous_release"] == 1
+
+    rolled = wait_job(client, client.call("app.rollback", {"label": "hello"}))
+    assert rolled["state"] == "succeeded", rolled
+    assert fetch(port) == "<p>1.0.0 hi</p>\n"
+    assert _app(client, "hello")["version"] == "1.0.0"
+
+    assert client.call("app.stop", {"label": "hello"})["state"] == "stopped"
+    assert not answers(port)
+    orch.stop()
+    orch.start()
+    client = _client(orch)
+    assert _app(client, "hello")["state"] == "stopped", "a stopped app stays stopped"
+    assert client.call("app.start", {"label": "hello"})["state"] == "running"
+    assert fetch(port) == "<p>1.0.0 hi</p>\n"
+
+    # kill -9 of supervisord with the app installed: start brings it back, once.
+    os.kill(orch.supervisord_pid(), signal.SIGKILL)
+    wait_for(lambda: orch.status().returncode == 3, timeout=15, what="the crash to show")
+    orch.start()
+    wait_for(lambda: answers(port), timeout=30, what="the app to serve again")
+    servers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if f"http.server {port}" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert len(servers) == 1
+    client = _client(orch)
+    assert _app(client, "hello")["state"] == "running"
+
+    logs = client.call("app.logs", {"label": "hello", "stderr": True, "lines": 5})
+    assert "GET / HTTP" in logs["text"]
+
+    removed = client.call("app.remove", {"label": "hello"})
+    assert removed["data_kept"] == str(data)
+    assert not answers(port)
+    assert (data / "kept.txt").exists()
+    with pytest.raises(NotFoundError):
+        _app(client, "hello")
+    assert client.call("app.list") == []
+    assert not (orch.locations.config / "apps" / "hello.conf").exists()
+
+
+def test_a_failed_upgrade_keeps_the_previous_release_running(apps_home: Orchestrator) -> None:
+    client = _client(apps_home)
+    first = install_archive(client, app_archive("1.0.0"), label="web")
+    assert first["state"] == "succeeded", first
+    port = first["app"]["ports"]["web"]
+
+    broken = install_archive(
+        client,
+        app_archive("2.0.0", build="echo compiling\necho 'error: boom' >&2\nexit 2\n"),
+        label="web",
+    )
+    assert broken["state"] == "failed"
+    assert broken["failed_step"] == "build"
+    assert "exited with status 2" in broken["error"]
+    assert "error: boom" in broken["log_tail"]
+    assert fetch(port) == "<p>1.0.0 hi</p>\n"
+    app = _app(client, "web")
+    assert app["version"] == "1.0.0" and app["state"] == "running"
+    releases = sorted(p.name for p in (apps_home.home / "apps" / "web" / "releases").iterdir())
+    assert releases == ["1"], "nothing of the failed release remains"
+
+    unhealthy = install_archive(
+        client, app_archive("3.0.0", command="sleep 600", health_timeout=2), label="web"
+    )
+    assert unhealthy["failed_step"] == "health"
+    assert "not healthy after 2s" in unhealthy["error"]
+    wait_for(lambda: answers(port), timeout=30, what="the previous release to resume")
+    assert fetch(port) == "<p>1.0.0 hi</p>\n"
+
+
+@pytest.mark.parametrize(
+    ("archive", "step", "says"),
+    [
+        (app_archive(build="echo nope\nexit 1\n"), "build", "exited with status 1"),
+        (app_archive(command="false"), "start", "did not"),
+        (app_archive(command="sleep 600", health_timeout=2), "health", "not healthy after 2s"),
+        (app_archive(build="sleep 600\n", build_timeout=1), "build", "did not finish within 1s"),
+    ],
+    ids=["build-fails", "exits-at-once", "never-healthy", "build-hangs"],
+)
+def test_a_failed_first_install_leaves_nothing(
+    apps_home: Orchestrator, archive: bytes, step: str, says: str
+) -> None:
+    client = _client(apps_home)
+    job = install_archive(client, archive, label="bad")
+    assert job["state"] == "failed" and job["failed_step"] == step, job
+    assert says in job["error"]
+    assert client.call("app.list") == []
+    assert not (apps_home.home / "apps" / "bad").exists()
+    assert list((apps_home.locations.config / "apps").iterdir()) == []
+    assert "app-bad" not in apps_home.supervisorctl("status").stdout
+
+
+def test_conflicts_and_unknown_labels(apps_home: Orchestrator) -> None:
+    client = _client(apps_home)
+    assert install_archive(client, app_archive(), label="one")["state"] == "succeeded"
+    with pytest.raises(ConflictError) as clash:
+        install_archive(client, app_archive(app_id="other"), label="one")
+    assert clash.value.field == "label"
+    for method in ("app.get", "app.start", "app.stop", "app.remove", "app.rollback"):
+        with pytest.raises(NotFoundError):
+            client.call(method, {"label": "ghost"})
+    with pytest.raises(ConflictError, match="no previous release"):
+        client.call("app.rollback", {"label": "one"})
+
+
+def test_a_malicious_archive_is_refused_at_unpack(apps_home: Orchestrator, tmp_path: Path) -> None:
+    client = _client(apps_home)
+    config = CONFIG.format(
+        id="evil", version="1.0.0", command=SERVE, build_timeout=60, health_timeout=5
+    ).encode()
+    link = tarfile.TarInfo("passwd")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc/passwd"
+    for members in (
+        {"nua-config.toml": config, "build.sh": b"", "../escape.txt": b"x"},
+        {"nua-config.toml": config, "build.sh": b"", "passwd": link},
+    ):
+        job = install_archive(client, tar_of(members), label="evil")
+        assert job["state"] == "failed" and job["failed_step"] == "unpack", job
+        assert not (apps_home.home / "apps" / "evil").exists()
+    assert not (apps_home.home / "escape.txt").exists()
