@@ -84,6 +84,8 @@ def section(
     autostart: bool,
     python: str = sys.executable,
     spec_digest: str = "",
+    stop_signal: str = "TERM",
+    stop_timeout: float | None = None,
 ) -> str:
     """The app's supervisord section: its own group, its own logs.
 
@@ -101,8 +103,8 @@ def section(
         "autorestart = true",
         "startsecs = 1",
         "startretries = 3",
-        "stopsignal = TERM",
-        f"stopwaitsecs = {int(settings.get('apps.stop_timeout', 10))}",
+        f"stopsignal = {stop_signal}",
+        f"stopwaitsecs = {int(stop_timeout or settings.get('apps.stop_timeout', 10))}",
         "stopasgroup = true",
         "killasgroup = true",
         f"stdout_logfile = {_ini(str(files.out_log))}",
@@ -143,7 +145,15 @@ def write_app(
     write_private(files.spec, spec)
     files.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
-    write_private(files.conf, section(files, settings, autostart, spec_digest=digest))
+    text = section(
+        files,
+        settings,
+        autostart,
+        spec_digest=digest,
+        stop_signal=str(release.get("stop_signal") or "TERM"),
+        stop_timeout=release.get("stop_timeout"),
+    )
+    write_private(files.conf, text)
 
 
 def remove_app(files: AppFiles) -> None:

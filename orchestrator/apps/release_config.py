@@ -1,16 +1,15 @@
 """A release's config as the worker keeps it: the validated nua-config.toml, as data.
 
-`orchestrator.apps.config` validates the file (every key, errors naming it);
-this module turns the validated file into the plain data stored with each
-release (releases.config) and used to run it, and reads the config out of
-an uploaded archive before anything is unpacked.
+`orchestrator.apps.config` validates the file (every key, errors naming it)
+and gives it as plain data (`AppConfig.as_dict`), which is what each release
+stores (releases.config) and is run from. This module reads the config of a
+release folder, or out of an uploaded archive before anything is unpacked.
 """
 
 from __future__ import annotations
 
 import re
 import tarfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -32,45 +31,13 @@ def check_label(label: Any) -> str:
 
 
 def _validated(text: str, source: str, folder: Path | None) -> dict[str, Any]:
-    """Validate with the app config module; any ConfigError becomes InvalidArgument."""
-    try:
-        from orchestrator.apps import config as app_config
-    except ImportError:  # TEMPORARY until apps/config.py lands
-        return tomllib.loads(text)
-    try:
-        app_config.validate_text(text, source, folder)
-    except app_config.ConfigError as exc:
-        raise InvalidArgument(str(exc), field=getattr(exc, "field", None) or "config") from None
-    return tomllib.loads(text)
+    """Validate the config; a ConfigError becomes InvalidArgument naming the key."""
+    from orchestrator.apps.config import ConfigError, validate_text
 
-
-def release_data(raw: dict[str, Any]) -> dict[str, Any]:
-    """The validated TOML as the plain data the worker runs an app from."""
-    meta = raw["metadata"]
-    build = raw.get("build", {})
-    run = raw["run"]
-    ports = list(raw.get("port", {}))
-    primary = "web" if "web" in ports else (ports[0] if ports else None)
-    check = raw.get("healthcheck")
-    health: dict[str, Any] | None = None
-    if check:
-        if "http" in check:
-            health = {"kind": "http", "path": check["http"], "port": check.get("port", primary)}
-        else:
-            health = {"kind": "tcp", "port": check["tcp"]}
-        health["timeout"] = check.get("timeout", 30)
-    return {
-        "id": meta["id"],
-        "version": meta["version"],
-        "title": meta.get("title") or meta["id"],
-        "command": run["command"],
-        "env": dict(run.get("env", {})),
-        "ports": ports,
-        "primary_port": primary,
-        "health": health,
-        "data": "data" in raw,
-        "build": {"script": build.get("script"), "timeout": build.get("timeout", 600)},
-    }
+    try:
+        return validate_text(text, source, folder).as_dict()
+    except ConfigError as exc:
+        raise InvalidArgument(str(exc), field=exc.field or "config") from None
 
 
 def load_release_config(folder: Path) -> dict[str, Any]:
@@ -80,7 +47,7 @@ def load_release_config(folder: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"{CONFIG_NAME} cannot be read: {exc}", field="config") from None
-    return release_data(_validated(text, CONFIG_NAME, folder))
+    return _validated(text, CONFIG_NAME, folder)
 
 
 def peek_config(archive: Path) -> dict[str, Any]:
@@ -105,4 +72,4 @@ def peek_config(archive: Path) -> dict[str, Any]:
         raise InvalidArgument(
             f"the upload is not a readable app archive: {exc}", field="upload"
         ) from None
-    return release_data(_validated(text, CONFIG_NAME, None))
+    return _validated(text, CONFIG_NAME, None)
