@@ -6,7 +6,8 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -116,11 +117,21 @@ class AppsService:
     def claim(self, label: str, job_id: int) -> None:
         with self._busy_lock:
             if label in self._busy:
+                running = self._busy[label]
+                what = f"job {running}" if running else "another operation"
                 raise Conflict(
-                    f"app {label} has a job running (job {self._busy[label]}): wait for it",
-                    field="label",
+                    f"app {label} is busy ({what}): try again when it is done", field="label"
                 )
             self._busy[label] = job_id
+
+    @contextmanager
+    def exclusive(self, label: str) -> Iterator[None]:
+        """Hold the label for one quick operation (refused while a job runs on it)."""
+        self.claim(label, 0)
+        try:
+            yield
+        finally:
+            self.release_claim(label)
 
     def release_claim(self, label: str) -> None:
         with self._busy_lock:
@@ -331,6 +342,10 @@ class AppsService:
         return app, rel
 
     def start(self, label: str) -> dict[str, Any]:
+        with self.exclusive(label):
+            return self._start(label)
+
+    def _start(self, label: str) -> dict[str, Any]:
         app, rel = self._current(label)
         files = app_files(self.locations, label)
         self.write_files(files, rel.config, rel.number, app.ports, app.env, autostart=True)
@@ -347,6 +362,10 @@ class AppsService:
         return self.app_dict(label)
 
     def stop(self, label: str) -> dict[str, Any]:
+        with self.exclusive(label):
+            return self._stop(label)
+
+    def _stop(self, label: str) -> dict[str, Any]:
         app, rel = self._current(label)
         files = app_files(self.locations, label)
         self.write_files(files, rel.config, rel.number, app.ports, app.env, autostart=False)
@@ -357,8 +376,9 @@ class AppsService:
         return self.app_dict(label)
 
     def restart(self, label: str) -> dict[str, Any]:
-        self.stop(label)
-        return self.start(label)
+        with self.exclusive(label):
+            self._stop(label)
+            return self._start(label)
 
     def logs(self, label: str, stderr: bool, lines: int, offset: int | None) -> dict[str, Any]:
         with self.context.read() as session:
@@ -407,6 +427,10 @@ class AppsService:
         return {"label": label, "env": self.write(change)}
 
     def remove(self, label: str, purge: bool) -> dict[str, Any]:
+        with self.exclusive(label):
+            return self._remove(label, purge)
+
+    def _remove(self, label: str, purge: bool) -> dict[str, Any]:
         with self.context.read() as session:
             self.app_row(session, label)
         files = app_files(self.locations, label)

@@ -226,3 +226,70 @@ def test_a_malicious_archive_is_refused_at_unpack(apps_home: Orchestrator, tmp_p
         assert job["state"] == "failed" and job["failed_step"] == "unpack", job
         assert not (apps_home.home / "apps" / "evil").exists()
     assert not (apps_home.home / "escape.txt").exists()
+
+
+SICKLY_BUILD = """cat > server.py <<'PY'
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Page(BaseHTTPRequestHandler):
+    def do_GET(self):
+        sick = os.path.exists("sick")
+        self.send_response(500 if sick else 200)
+        self.end_headers()
+        self.wfile.write(str(os.getpid()).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Page).serve_forever()
+PY
+"""
+
+
+def test_the_sentinel_restarts_an_app_that_stays_unhealthy(orch: Orchestrator) -> None:
+    orch.env.update({"NUA_APPS_HEALTH_INTERVAL": "0.5", "NUA_APPS_HEALTH_FAILURES": "2"})
+    orch.home.chmod(0o711)
+    orch.start()
+    client = _client(orch)
+    job = install_archive(
+        client,
+        app_archive(build=SICKLY_BUILD, command="python3 server.py $NUA_PORT"),
+        label="sickly",
+    )
+    assert job["state"] == "succeeded", job
+    port, pid = job["app"]["ports"]["web"], job["app"]["pid"]
+    assert fetch(port) == str(pid)
+    release = orch.home / "apps" / "sickly" / "releases" / "1"
+    (release / "sick").touch()
+    wait_for(
+        lambda: (
+            "restarting app-sickly:app-sickly: unhealthy 2 times in a row" in orch.log("sentinel")
+        ),
+        timeout=30,
+        what="the sentinel to restart the unhealthy app",
+    )
+    (release / "sick").unlink()
+    wait_for(lambda: answers(port), timeout=30, what="the app to serve again")
+    wait_for(
+        lambda: _app(client, "sickly")["health"] == "healthy", timeout=10, what="healthy again"
+    )
+    assert _app(client, "sickly")["pid"] != pid
+    for proc in psutil.process_iter(["cwd"]):
+        if (proc.info["cwd"] or "").startswith(str(orch.home)):
+            proc.kill()
+
+
+def test_operations_on_an_app_wait_for_its_job(apps_home: Orchestrator) -> None:
+    client = _client(apps_home)
+    assert install_archive(client, app_archive(), label="busy")["state"] == "succeeded"
+    slow = app_archive("2.0.0", build=BUILD + "sleep 3\n")
+    from tests.support.apps import upload
+
+    job = client.call("app.install", {"upload": upload(client, slow), "label": "busy"})
+    with pytest.raises(ConflictError, match="busy"):
+        client.call("app.stop", {"label": "busy"})
+    assert wait_job(client, job)["state"] == "succeeded"
+    assert client.call("app.stop", {"label": "busy"})["state"] == "stopped"
