@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,3 +294,19 @@ def test_operations_on_an_app_wait_for_its_job(apps_home: Orchestrator) -> None:
         client.call("app.stop", {"label": "busy"})
     assert wait_job(client, job)["state"] == "succeeded"
     assert client.call("app.stop", {"label": "busy"})["state"] == "stopped"
+
+
+def test_a_port_taken_by_another_process_is_a_clear_error(orch: Orchestrator) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("0.0.0.0", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        orch.env.update({"NUA_APPS_PORT_MIN": str(port), "NUA_APPS_PORT_MAX": str(port)})
+        orch.home.chmod(0o711)
+        orch.start()
+        client = _client(orch)
+        job = install_archive(client, app_archive(), label="squatted")
+    assert job["state"] == "failed" and job["failed_step"] == "ports", job
+    assert f"no free port for port.web in {port}-{port} ({port} taken" in job["error"]
+    assert client.call("app.list") == []
+    assert not (orch.home / "apps" / "squatted").exists()
