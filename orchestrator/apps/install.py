@@ -228,18 +228,7 @@ class Installer:
         self._prune(number, previous)
 
     def _unpack(self, release_dir: Path, user: str | None) -> dict[str, Any]:
-        try:
-            from orchestrator.apps.archive import ArchiveError, unpack
-        except ImportError:  # TEMPORARY until apps/archive.py lands
-            import tarfile
-
-            class ArchiveError(Exception):  # type: ignore[no-redef]
-                pass
-
-            def unpack(src, dest, max_bytes, max_members):  # type: ignore[no-untyped-def]
-                dest.mkdir(mode=0o700)
-                with tarfile.open(src) as tar:
-                    tar.extractall(dest, filter="data")
+        from orchestrator.apps.archive import ArchiveError, unpack
 
         if user:
             ensure_user(user)
