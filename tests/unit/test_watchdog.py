@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import pytest
@@ -339,7 +340,7 @@ def test_an_app_unhealthy_k_times_in_a_row_is_restarted_with_backoff(
     restarts = [t for name, t in supervisor.restarts if name == APP]
     # Checks every 10 s, restart after 3 failures (at 20 s), then backoff 5, 10, 20, 20 s...
     assert restarts[0] == 20.0
-    gaps = [b - a for a, b in zip(restarts, restarts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(restarts)]
     assert all(gap >= 30.0 for gap in gaps), gaps  # never faster than checks and backoff allow
     assert "unhealthy 3 times in a row" in caplog.text
 

@@ -30,7 +30,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _add(name: str):  # noqa: ANN202 (a job: Session -> result)
+def _add(name: str):  # returns a job: Session -> result
     def job(session: Session) -> str:
         session.execute(
             text(
@@ -94,9 +94,7 @@ def _hold_write_lock(path: str, release: threading.Event, held: threading.Event)
 def test_a_write_lock_held_by_another_process_is_waited_out(engine: Engine) -> None:
     writer = _start(Writer(engine, busy_retry_seconds=10))
     release, held = threading.Event(), threading.Event()
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(engine.url.database, release, held)
-    )
+    holder = threading.Thread(target=_hold_write_lock, args=(engine.url.database, release, held))
     holder.start()
     try:
         held.wait(5)
@@ -118,9 +116,7 @@ def test_a_write_lock_held_by_another_process_is_waited_out(engine: Engine) -> N
 def test_a_lock_held_past_the_retry_budget_is_a_clear_unavailable_error(engine: Engine) -> None:
     writer = _start(Writer(engine, busy_retry_seconds=0.3))
     release, held = threading.Event(), threading.Event()
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(engine.url.database, release, held)
-    )
+    holder = threading.Thread(target=_hold_write_lock, args=(engine.url.database, release, held))
     holder.start()
     try:
         held.wait(5)
