@@ -157,6 +157,9 @@ class Installer:
 
     def run(self) -> None:
         previous = self._previous()
+        if previous is not None:
+            # An upgrade keeps the operator's --env and `nua app env` values; new ones win.
+            self.env = {**previous.app.env, **self.env}
         number = self._next_number()
         release_dir = self.files.release(number)
         failure: _Failed | None = None

@@ -2,6 +2,7 @@
 
 Listens on 127.0.0.1, on the port given as its argument ($NUA_PORT); counts
 visits in $NUA_DATA_DIR/visits, so that an upgrade can show the data was kept.
+/health answers "ok" without counting, so health checks leave the count alone.
 Standard library only.
 """
 
@@ -26,9 +27,14 @@ def visits() -> int:
 
 class Page(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path == "/health":
+            self.answer(b"ok\n")
+            return
         version = os.environ.get("NUA_APP_VERSION", "?")
         greeting = os.environ.get("GREETING", "")
-        body = f"<p>hello {version} {greeting} visits={visits()}</p>\n".encode()
+        self.answer(f"<p>hello {version} {greeting} visits={visits()}</p>\n".encode())
+
+    def answer(self, body: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
