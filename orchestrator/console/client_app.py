@@ -25,6 +25,15 @@ COMMANDS = {
     "settings get": lazy(f"{CLIENT}.settings.get", "SettingsGetCommand"),
     "settings set": lazy(f"{CLIENT}.settings.set", "SettingsSetCommand"),
     "settings reset": lazy(f"{CLIENT}.settings.reset", "SettingsResetCommand"),
+    "install": lazy(f"{CLIENT}.install", "InstallCommand"),
+    "apps": lazy(f"{CLIENT}.apps", "AppsCommand"),
+    "app start": lazy(f"{CLIENT}.app.start", "AppStartCommand"),
+    "app stop": lazy(f"{CLIENT}.app.stop", "AppStopCommand"),
+    "app restart": lazy(f"{CLIENT}.app.restart", "AppRestartCommand"),
+    "app logs": lazy(f"{CLIENT}.app.logs", "AppLogsCommand"),
+    "app rollback": lazy(f"{CLIENT}.app.rollback", "AppRollbackCommand"),
+    "app env": lazy(f"{CLIENT}.app.env", "AppEnvCommand"),
+    "app remove": lazy(f"{CLIENT}.app.remove", "AppRemoveCommand"),
 }
 
 

@@ -44,6 +44,16 @@ EVERY_COMMAND = [
     "settings get sentinel.interval",
     "settings set sentinel.interval 2.5",
     "settings reset sentinel.interval",
+    f"install {Path(__file__).parents[1] / 'apps' / 'hello'}",
+    "apps",
+    "app start hello",
+    "app stop hello",
+    "app restart hello",
+    "app logs hello",
+    "app logs hello -f --stderr --lines 5",
+    "app rollback hello",
+    "app env hello",
+    "app remove hello --purge",
 ]
 
 CHANGING_COMMANDS = {
@@ -53,6 +63,13 @@ CHANGING_COMMANDS = {
     "user passwd",
     "settings set",
     "settings reset",
+    # The first two words of its EVERY_COMMAND line: install PATH.
+    f"install {Path(__file__).parents[1] / 'apps' / 'hello'}",
+    "app start",
+    "app stop",
+    "app restart",
+    "app rollback",
+    "app remove",
 }
 
 
@@ -116,6 +133,9 @@ def test_every_command_is_registered_and_listed(nua: ApplicationTester) -> None:
         "call",
         *(f"user {c}" for c in ("add", "list", "show", "update", "delete", "passwd")),
         *(f"settings {c}" for c in ("list", "get", "set", "reset")),
+        "install",
+        "apps",
+        *(f"app {c}" for c in ("start", "stop", "restart", "logs", "rollback", "env", "remove")),
     }
     assert nua.execute("list") == 0
     listed = nua.io.fetch_output()

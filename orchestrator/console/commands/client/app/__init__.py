@@ -1,0 +1,1 @@
+"""`nua app ...`: one installed app (the `app.*` RPC namespace)."""

@@ -1,0 +1,103 @@
+"""`nua install` and `nua apps|app ...` through the real binaries, with the sample apps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.apps import SAMPLES, answers, fetch
+from tests.support.orchestrator import Orchestrator
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def apps_home(orch: Orchestrator) -> Iterator[Orchestrator]:
+    # As root, apps run as another user, who must be able to pass through the home.
+    orch.home.chmod(0o711)
+    orch.start()
+    yield orch
+    print("---- rpc.log ----\n" + orch.log("rpc")[-6000:])  # shown when the test failed
+    for proc in psutil.process_iter(["cwd"]):
+        if (proc.info["cwd"] or "").startswith(str(orch.home)):
+            proc.kill()
+
+
+def nua(orch: Orchestrator, *args: str, timeout: float = 180):
+    return orch.run(*args, cli="nua", timeout=timeout)
+
+
+def upgraded_copy(tmp: Path, version: str) -> Path:
+    folder = tmp / f"hello-{version}"
+    shutil.copytree(SAMPLES / "hello", folder)
+    config = folder / "nua-config.toml"
+    config.write_text(config.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
+    return folder
+
+
+@pytest.mark.timeout(300)
+def test_the_hello_sample_through_nua(apps_home: Orchestrator, tmp_path: Path) -> None:
+    orch = apps_home
+    done = nua(orch, "install", str(SAMPLES / "hello"), "--label", "hello", "--env", "GREETING=hey")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "installed hello" in done.stdout
+    listed = nua(orch, "apps", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (app,) = listed.json()
+    port = app["ports"]["web"]
+    assert app["state"] == "running" and app["health"] == "healthy"
+    assert fetch(port) == "<p>hello 1.0.0 hey visits=1</p>\n"
+    table = nua(orch, "apps")
+    assert "hello" in table.stdout and f"web={port}" in table.stdout
+
+    up = nua(orch, "install", str(upgraded_copy(tmp_path, "1.1.0")), "--label", "hello")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert fetch(port) == "<p>hello 1.1.0 hey visits=2</p>\n", "data kept across the upgrade"
+
+    back = nua(orch, "app", "rollback", "hello")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert fetch(port) == "<p>hello 1.0.0 hey visits=3</p>\n"
+
+    assert nua(orch, "app", "env", "hello", "GREETING=yo").returncode == 0
+    assert nua(orch, "app", "restart", "hello").returncode == 0
+    assert fetch(port) == "<p>hello 1.0.0 yo visits=4</p>\n"
+
+    assert nua(orch, "app", "stop", "hello").returncode == 0
+    assert not answers(port)
+    assert nua(orch, "app", "start", "hello").returncode == 0
+    assert answers(port)
+
+    logs = nua(orch, "app", "logs", "hello", "--lines", "3")
+    assert logs.returncode == 0, logs.stderr
+    assert "hello 1.0.0 on 127.0.0.1:" in logs.stdout, logs.stdout
+    removed = nua(orch, "app", "remove", "hello", "--purge", "--json")
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout)["data_kept"] is None
+    assert not answers(port)
+    again = nua(orch, "app", "remove", "hello")
+    assert again.returncode == 4, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize(
+    ("sample", "step", "says"),
+    [
+        ("build-fails", "build", "error: missing dependency libexample"),
+        ("crashes-at-start", "start", "cannot open database"),
+        ("never-healthy", "health", "answered 500"),
+    ],
+)
+@pytest.mark.timeout(120)
+def test_failing_samples_name_their_step_and_leave_nothing(
+    apps_home: Orchestrator, sample: str, step: str, says: str
+) -> None:
+    done = nua(apps_home, "install", str(SAMPLES / sample))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"failed at step {step}" in done.stderr
+    assert says in done.stderr + done.stdout
+    assert nua(apps_home, "apps", "--json").json() == []
+    assert not (apps_home.home / "apps" / sample).exists()
