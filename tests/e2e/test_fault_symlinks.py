@@ -76,6 +76,7 @@ PLANTS = [
     Plant("log/supervisord.log", "file"),
     Plant("log/rpc.log.1", "dangling"),
     Plant("config/nua.toml", "dangling"),
+    Plant("config/apps", "folder"),
 ]
 
 
