@@ -441,7 +441,7 @@ def test_each_sample_app_config_is_valid(name: str) -> None:
 
 def test_the_hello_sample_is_the_readme_example() -> None:
     config = load_config(SAMPLES / "hello")
-    assert config.healthcheck is not None and config.healthcheck.path == "/"
+    assert config.healthcheck is not None and config.healthcheck.path == "/health"
     assert config.data
     assert "NUA_PORT" in config.run.command
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
