@@ -107,7 +107,12 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
 
 
 def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> None:
-    """Poll until every program is RUNNING and the worker answers system.ping."""
+    """Poll until the worker answers system.ping and no program has failed.
+
+    Readiness is the worker's answer, not supervisord's RUNNING: that comes a
+    whole startsecs after the spawn. A program still on its first start counts
+    as up; one that exited (BACKOFF) is waited for, and FATAL ends the wait.
+    """
     deadline = time.monotonic() + timeout
     client = RpcClient(locations.rpc_endpoint, timeout=0.5, retries=0)
     # A request wakes supervisord's event loop, which otherwise spawns the
@@ -124,10 +129,10 @@ def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> No
         if not answered:
             with contextlib.suppress(ClientError):
                 answered = client.call("system.ping") == "pong"
-        states = _states(daemon)
-        if any(state == control.FATAL for state in states):
+        programs = _programs(daemon)
+        if any(p.state == control.FATAL for p in programs):
             break  # supervisord gave up on a program: no point waiting any longer
-        if answered and states and all(state == control.RUNNING for state in states):
+        if answered and programs and all(p.is_up for p in programs):
             return
         time.sleep(0.05)
     raise StartupError(
@@ -135,11 +140,9 @@ def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> No
     )
 
 
-def _states(daemon: Supervisord) -> list[str]:
+def _programs(daemon: Supervisord) -> list[control.ProgramInfo]:
     try:
-        return [
-            p.state for p in control.programs(daemon.proxy(timeout=2.0), control.ORCHESTRATOR_GROUP)
-        ]
+        return control.programs(daemon.proxy(timeout=2.0), control.ORCHESTRATOR_GROUP)
     except (OSError, xmlrpc.client.Error, http.client.HTTPException):
         return []
 
@@ -154,11 +157,11 @@ def _not_ready_message(locations: Locations, daemon: Supervisord, waited: float)
     except Exception:
         states = {}
     failing = sorted(
-        (p for p in states.values() if p.state != control.RUNNING),
+        (p for p in states.values() if not p.is_up),
         key=lambda p: p.state != control.FATAL,
     )
     program = failing[0].name.split(":")[-1] if failing else "rpc"
-    state = failing[0].state if failing else "RUNNING but not answering"
+    state = failing[0].state if failing else "up but not answering"
     log_file = locations.logs / f"{program}.log"
     lines = tail(log_file, LOG_LINES_ON_FAILURE)
     return (

@@ -72,7 +72,7 @@ def collect(locations: Locations, timeout: float = 3.0) -> StatusReport:
     for program in report.programs:
         # Apps (groups app-*) are stopped or failing on their own account: `nua apps` says.
         in_core = program.name.split(":", 1)[0] == control.ORCHESTRATOR_GROUP
-        if in_core and program.state != control.RUNNING:
+        if in_core and not program.is_up:
             report.problems.append(f"{program.name} is {program.state}")
     try:
         report.worker = RpcClient(locations.rpc_endpoint, timeout=timeout, retries=1).call(

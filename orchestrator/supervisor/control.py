@@ -62,6 +62,9 @@ class ProgramInfo:
     uptime: float | None  # seconds, while RUNNING
     description: str
     exit_status: int
+    # Never exited under this supervisord: a STARTING program on its first start
+    # (within its startsecs), not one that crashed and is being retried.
+    first_start: bool = False
 
     @classmethod
     def from_xmlrpc(cls, info: dict[str, Any]) -> ProgramInfo:
@@ -73,7 +76,13 @@ class ProgramInfo:
             uptime=float(info["now"] - info["start"]) if running else None,
             description=str(info.get("description", "")),
             exit_status=int(info.get("exitstatus", 0)),
+            first_start=int(info.get("stop", 0)) == 0,
         )
+
+    @property
+    def is_up(self) -> bool:
+        """RUNNING, or alive on its first start and not yet past supervisord's startsecs."""
+        return self.state == RUNNING or (self.state == STARTING and self.first_start)
 
 
 def programs(proxy: Any, group: str | None = None) -> list[ProgramInfo]:

@@ -130,7 +130,8 @@ def test_install_upgrade_rollback_stop_start_restart_remove(apps_home: Orchestra
     ]
     assert len(servers) == 1
     client = _client(orch)
-    assert _app(client, "hello")["state"] == "running"
+    # start returns when the worker answers; the app is RUNNING once past its startsecs.
+    wait_for(lambda: _app(client, "hello")["state"] == "running", timeout=15, what="hello up")
 
     logs = client.call("app.logs", {"label": "hello", "stderr": True, "lines": 5})
     assert "GET / HTTP" in logs["text"]

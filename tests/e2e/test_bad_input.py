@@ -386,6 +386,8 @@ def test_two_concurrent_starts_run_one_supervisord(orch: Orchestrator) -> None:
 
     running = supervisords(orch)
     assert [p.pid for p in running] == [pid]
+    for name in ("nua:rpc", "nua:sentinel"):
+        orch.wait_state(name, "RUNNING", timeout=10)
     status = orch.supervisorctl("status")
     assert status.returncode == 0, status.stdout + status.stderr
     states = [tuple(line.split()[:2]) for line in status.stdout.splitlines() if line.strip()]

@@ -25,8 +25,13 @@ def test_start_status_supervisorctl_stop_status(orch: Orchestrator) -> None:
     assert status.returncode == 0, status.stdout + status.stderr
     report = status.json()
     assert report["health"] == "healthy"
+    # start returns when the worker answers: a program may still be on its first
+    # start (supervisord's startsecs), which is healthy, and is RUNNING soon after.
     states = {p["name"]: p["state"] for p in report["programs"]}
-    assert states == {"nua:rpc": "RUNNING", "nua:sentinel": "RUNNING"}
+    assert set(states) == {"nua:rpc", "nua:sentinel"}
+    assert set(states.values()) <= {"RUNNING", "STARTING"}, states
+    for name in states:
+        orch.wait_state(name, "RUNNING", timeout=10)
     assert report["worker"]["schema_revision"] == HEAD
     assert report["worker"]["endpoint"] == orch.locations.rpc_endpoint
     assert report["worker"]["database"].endswith(str(orch.locations.database))
@@ -54,6 +59,7 @@ def test_start_status_supervisorctl_stop_status(orch: Orchestrator) -> None:
 
 def test_human_status_names_programs_and_locations(orch: Orchestrator) -> None:
     orch.start()
+    orch.wait_state("nua:rpc", "RUNNING", timeout=10)
     out = orch.run("status")
     assert out.returncode == 0
     assert "nua-orchestrator: healthy" in out.stdout

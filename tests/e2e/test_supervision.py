@@ -43,7 +43,7 @@ def test_kill_9_of_the_worker_is_restarted_by_supervisord(orch: Orchestrator) ->
 
 def test_a_hung_worker_is_restarted_by_the_sentinel(orch: Orchestrator) -> None:
     orch.start()
-    hung = orch.program("nua:rpc").pid
+    hung = orch.wait_state("nua:rpc", "RUNNING").pid  # the sentinel watches a RUNNING worker
     stopped_at = time.monotonic()
     os.kill(hung, signal.SIGSTOP)
     try:
