@@ -122,10 +122,15 @@ class RpcClient:
 
     _ids = itertools.count(1)
 
-    def __init__(self, endpoint: str, timeout: float = 5.0, retries: int = 2) -> None:
+    def __init__(
+        self, endpoint: str, timeout: float = 5.0, retries: int = 2, reconnect_ms: int = 100
+    ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
+        # How soon ZeroMQ tries again to connect to an endpoint not bound yet
+        # (its default, 100 ms; a waiter for a starting worker wants less).
+        self.reconnect_ms = reconnect_ms
         self._context = zmq.Context.instance()
         self._sock: zmq.Socket[bytes] | None = None
         self._rcvtimeo = -1
@@ -169,6 +174,8 @@ class RpcClient:
             self._sock = self._context.socket(zmq.REQ)
             self._rcvtimeo = -1
             self._sock.setsockopt(zmq.LINGER, 0)
+            if self.reconnect_ms != 100:
+                self._sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)
             self._sock.connect(self.endpoint)
         sock = self._sock
         sock.send(payload)

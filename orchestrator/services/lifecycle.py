@@ -114,27 +114,28 @@ def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> No
     as up; one that exited (BACKOFF) is waited for, and FATAL ends the wait.
     """
     deadline = time.monotonic() + timeout
-    client = RpcClient(locations.rpc_endpoint, timeout=0.5, retries=0)
+    client = RpcClient(locations.rpc_endpoint, timeout=0.5, retries=0, reconnect_ms=10)
     # A request wakes supervisord's event loop, which otherwise spawns the
     # programs only after its first one-second poll.
     control.is_answering(locations.supervisor_socket)
-    answered = False
-    while time.monotonic() < deadline:
-        if daemon.running() is None:
-            raise StartupError(
-                "supervisord exited during start-up; last lines of "
-                f"{locations.logs / 'supervisord.log'}:\n"
-                + "\n".join(tail(locations.logs / "supervisord.log", LOG_LINES_ON_FAILURE))
-            )
-        if not answered:
-            with contextlib.suppress(ClientError):
-                answered = client.call("system.ping") == "pong"
-        programs = _programs(daemon)
-        if any(p.state == control.FATAL for p in programs):
-            break  # supervisord gave up on a program: no point waiting any longer
-        if answered and programs and all(p.is_up for p in programs):
-            return
-        time.sleep(0.05)
+    with client:
+        answered = False
+        while time.monotonic() < deadline:
+            if daemon.running() is None:
+                raise StartupError(
+                    "supervisord exited during start-up; last lines of "
+                    f"{locations.logs / 'supervisord.log'}:\n"
+                    + "\n".join(tail(locations.logs / "supervisord.log", LOG_LINES_ON_FAILURE))
+                )
+            if not answered:
+                with contextlib.suppress(ClientError):
+                    answered = client.call("system.ping") == "pong"
+            programs = _programs(daemon)
+            if any(p.state == control.FATAL for p in programs):
+                break  # supervisord gave up on a program: no point waiting any longer
+            if answered and programs and all(p.is_up for p in programs):
+                return
+            time.sleep(0.05)
     raise StartupError(
         _not_ready_message(locations, daemon, timeout - (deadline - time.monotonic()))
     )
