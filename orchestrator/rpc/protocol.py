@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,25 @@ _CHECK = json.JSONEncoder(allow_nan=False).encode
 # Results of these types need no check that they are JSON.
 _PLAIN = (str, int, bool, type(None))
 MAX_KEY_LENGTH = 200
+
+
+class _NotJson(ValueError):
+    """Text Python's json module accepts but RFC 8259 does not (NaN, Infinity, 1e400)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJson(f"the number {text[:40]} is out of range")
+    return value
+
+
+# Parsed once: whatever parses can be sent back (ids included) without NaN or Infinity.
+_DECODE = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).decode
 
 
 @dataclass
@@ -74,7 +94,9 @@ class Processor:
     def parse(self, data: bytes) -> Parsed:
         """Decode and check a message; never raises."""
         try:
-            message = json.loads(data.decode("utf-8"))
+            message = _DECODE(data.decode("utf-8"))
+        except _NotJson as exc:
+            return Parsed(reply=_error(None, PARSE_ERROR, data={"reason": str(exc)}))
         except (UnicodeDecodeError, ValueError):
             return Parsed(reply=_error(None, PARSE_ERROR))
         except RecursionError:
@@ -201,3 +223,10 @@ def oversized(limit: int) -> bytes:
     """The answer to a message over `limit` bytes (its id cannot be read cheaply)."""
     reason = f"a message holds at most {limit} bytes (setting rpc.max_message_bytes)"
     return _dump(_error(None, INVALID_REQUEST, data={"reason": reason}))
+
+
+def unrenderable() -> bytes:
+    """A generic error for an answer that could not be encoded; the traceback is logged."""
+    error_id = uuid.uuid4().hex[:12]
+    log.exception("error %s while encoding an answer", error_id)
+    return _dump(_error(None, INTERNAL_ERROR, data={"error_id": error_id}))

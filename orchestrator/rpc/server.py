@@ -23,7 +23,7 @@ from typing import Any
 
 import zmq
 
-from orchestrator.rpc.protocol import Parsed, Processor, oversized
+from orchestrator.rpc.protocol import Parsed, Processor, oversized, unrenderable
 
 log = logging.getLogger("nua.rpc")
 POLL_MS = 200
@@ -163,7 +163,10 @@ class Server:
                 self._send(pending)
 
     def _send(self, pending: _Pending) -> None:
-        message = self.processor.render(pending.parsed, pending.replies)
+        try:
+            message = self.processor.render(pending.parsed, pending.replies)
+        except Exception:  # a last guard: a request that carried an id is always answered
+            message = unrenderable()
         if message is not None:
             try:
                 self.sock.send_multipart([*pending.envelope, message], zmq.NOBLOCK)

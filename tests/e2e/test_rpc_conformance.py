@@ -122,14 +122,34 @@ def test_edge_cases(raw: RawClient, request_text: str, code: int | None) -> None
         assert "Traceback" not in json.dumps(reply)
 
 
-def test_unserialisable_or_crashing_results_are_generic_errors_with_an_id(
+def test_an_unserialisable_result_is_a_generic_error_with_an_id(
     raw: RawClient, served: Orchestrator
 ) -> None:
-    reply = raw.exchange('{"jsonrpc": "2.0", "method": "echo.back", "params": [1e400], "id": 1}')
-    assert reply == {"jsonrpc": "2.0", "result": None, "id": 1} or reply["error"]["code"] in (
-        -32603,
-        -32700,
-    )
+    reply = raw.exchange('{"jsonrpc": "2.0", "method": "echo.unserialisable", "id": 1}')
+    assert reply["id"] == 1
+    assert reply["error"]["code"] == -32603
+    assert set(reply["error"]["data"]) == {"error_id"}
+    assert reply["error"]["data"]["error_id"] in served.log("rpc")
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        '{"jsonrpc": "2.0", "method": "system.ping", "id": Infinity}',
+        '{"jsonrpc": "2.0", "id": -Infinity}',
+        '{"jsonrpc": "2.0", "method": "system.ping", "id": NaN}',
+        '{"jsonrpc": "2.0", "method": "system.ping", "id": 1e400}',
+        '{"jsonrpc": "2.0", "method": "echo.back", "params": [1e400], "id": 1}',
+        '[{"jsonrpc": "2.0", "method": "system.ping", "id": 1}, NaN]',
+    ],
+)
+def test_numbers_json_cannot_carry_are_a_parse_error(raw: RawClient, request_text: str) -> None:
+    # Python's json module accepts NaN, Infinity and numbers beyond a double;
+    # JSON has no such values, and an answer could not carry such an id back.
+    reply = raw.exchange(request_text)
+    assert reply["error"]["code"] == -32700, reply
+    assert reply["id"] is None
+    assert raw.exchange('{"jsonrpc": "2.0", "method": "system.ping", "id": 2}')["result"] == "pong"
 
 
 def test_oversized_batch_and_message_are_refused_with_a_reason(raw: RawClient) -> None:

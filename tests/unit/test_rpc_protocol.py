@@ -278,6 +278,30 @@ def test_bytes_that_are_not_utf8_json_are_a_parse_error(processor: Processor, da
     assert call(processor, data) == {"jsonrpc": "2.0", "error": PARSE_ERROR, "id": None}
 
 
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"jsonrpc": "2.0", "method": "system.ping", "id": Infinity}', "Infinity is not JSON"),
+        (b'{"jsonrpc": "2.0", "method": "system.ping", "id": NaN}', "NaN is not JSON"),
+        (b'{"jsonrpc": "2.0", "id": -Infinity}', "-Infinity is not JSON"),
+        (b'{"jsonrpc": "2.0", "method": "system.ping", "id": 1e400}', "out of range"),
+        (b'{"jsonrpc": "2.0", "method": "demo.get_data", "params": [-1e999], "id": 1}', "range"),
+    ],
+)
+def test_numbers_json_cannot_carry_are_a_parse_error(
+    processor: Processor, data: bytes, reason: str
+) -> None:
+    reply = call(processor, data)
+    assert reply["error"]["code"] == PARSE_ERROR["code"]
+    assert reply["id"] is None
+    assert reason in reply["error"]["data"]["reason"]
+
+
+def test_large_finite_numbers_are_still_accepted(processor: Processor) -> None:
+    reply = call(processor, b'{"jsonrpc": "2.0", "method": "system.ping", "id": 1.5e300}')
+    assert reply == {"jsonrpc": "2.0", "result": "pong", "id": 1.5e300}
+
+
 @pytest.mark.parametrize("depth", [100_000, 1_000_000])
 def test_deeply_nested_json_is_an_error_not_a_crash(processor: Processor, depth: int) -> None:
     reply = call(processor, b"[" * depth + b"]" * depth)

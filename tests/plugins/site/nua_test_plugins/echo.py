@@ -15,6 +15,11 @@ class EchoMethods(Namespace):
         """Return `value` unchanged."""
         return value
 
+    @public
+    def unserialisable(self) -> Any:
+        """Return something JSON cannot encode (a set)."""
+        return {1, 2}
+
     def not_public(self) -> str:
         return "never callable"
 
