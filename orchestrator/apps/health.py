@@ -8,6 +8,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# config.DEFAULT_HEALTH_TIMEOUT (a unit test keeps them equal); not imported, as the
+# sentinel imports this module and need not load the config's validation.
+DEFAULT_READY_SECONDS = 30.0
+
 
 def check(
     health: Mapping[str, Any] | None, ports: Mapping[str, int], timeout: float = 2.0
@@ -37,6 +41,16 @@ def check(
     if status >= 400:
         return f"GET http://127.0.0.1:{port}{path} answered {status}"
     return None
+
+
+def ready_within(health: Mapping[str, Any] | None) -> float:
+    """Seconds an app gets to become healthy after a start (an app without a check: the default).
+
+    A release without a [healthcheck] stores `health: None`; it is ready once
+    supervisord counts it running, so this only bounds the wait.
+    """
+    timeout = (health or {}).get("timeout")
+    return float(timeout) if timeout else DEFAULT_READY_SECONDS
 
 
 def wait_healthy(

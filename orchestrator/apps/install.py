@@ -217,11 +217,10 @@ class Installer:
             if problem:
                 raise StepFailed(f"the app did not start: {problem}", self._app_log())
         with self.steps.step("health"):
-            timeout = float(config.get("health", {}).get("timeout") or 30)
             problem = health.wait_healthy(
                 config.get("health"),
                 ports,
-                timeout,
+                health.ready_within(config.get("health")),
                 lambda: supervision.exited(proxy, self.files),
             )
             if problem:
@@ -427,7 +426,7 @@ class Rollback(Installer):
             problem = health.wait_healthy(
                 config.get("health"),
                 ports,
-                float(config.get("health", {}).get("timeout") or 30),
+                health.ready_within(config.get("health")),
                 lambda: supervision.exited(proxy, self.files),
             )
             if problem:

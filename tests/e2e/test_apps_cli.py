@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.apps import SAMPLES, answers, fetch
+from tests.support.apps import SAMPLES, answers, fetch, sample
 from tests.support.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.e2e
@@ -101,3 +101,24 @@ def test_failing_samples_name_their_step_and_leave_nothing(
     assert says in done.stderr + done.stdout
     assert nua(apps_home, "apps", "--json").json() == []
     assert not (apps_home.home / "apps" / sample).exists()
+
+
+@pytest.mark.timeout(180)
+def test_an_app_without_a_health_check_installs_upgrades_and_rolls_back(
+    apps_home: Orchestrator, tmp_path: Path
+) -> None:
+    """Its release stores health None; ready once its process has run for a second."""
+    orch = apps_home
+    done = nua(orch, "install", str(SAMPLES / "no-healthcheck"), "--label", "worker")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "installed worker (no-healthcheck 1.0.0)" in done.stdout
+    newer = sample("no-healthcheck", tmp_path, **{'version = "1.0.0"': 'version = "1.1.0"'})
+    up = nua(orch, "install", str(newer), "--label", "worker")
+    assert up.returncode == 0, up.stdout + up.stderr
+    back = nua(orch, "app", "rollback", "worker")
+    assert back.returncode == 0, back.stdout + back.stderr
+    (app,) = nua(orch, "apps", "--json").json()
+    assert (app["version"], app["state"], app["ports"]) == ("1.0.0", "running", {})
+    assert (app["release"], app["previous_release"]) == (1, 2)
+    logs = nua(orch, "app", "logs", "worker").stdout
+    assert "no-healthcheck 1.1.0 working" in logs and logs.rstrip().endswith("1.0.0 working")

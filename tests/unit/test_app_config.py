@@ -439,6 +439,13 @@ def test_each_sample_app_config_is_valid(name: str) -> None:
     assert config.primary_port is not None
 
 
+def test_the_sample_without_a_health_check_has_neither_check_nor_port() -> None:
+    config = load_config(SAMPLES / "no-healthcheck")
+    assert config.id == "no-healthcheck"
+    assert config.healthcheck is None and config.ports == ()
+    assert config.as_dict()["health"] is None
+
+
 def test_the_hello_sample_is_the_readme_example() -> None:
     config = load_config(SAMPLES / "hello")
     assert config.healthcheck is not None and config.healthcheck.path == "/health"

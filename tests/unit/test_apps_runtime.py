@@ -208,6 +208,17 @@ def test_health_checks_say_why_an_app_is_not_ready() -> None:
         assert health.check({"kind": "tcp", "port": "web"}, {"web": port}) is None
 
 
+def test_an_app_without_a_health_check_is_ready_once_running() -> None:
+    """A release without [healthcheck] stores health None: installs and rollbacks must cope."""
+    from orchestrator.apps.config import DEFAULT_HEALTH_TIMEOUT
+
+    assert health.ready_within(None) == DEFAULT_HEALTH_TIMEOUT == health.DEFAULT_READY_SECONDS
+    assert health.ready_within({"kind": "tcp", "port": "web", "timeout": 2.5}) == 2.5
+    stopped = iter([None, "it stopped"])
+    assert health.wait_healthy(None, {}, 1.0, lambda: next(stopped)) is None
+    assert health.wait_healthy(None, {}, 1.0, lambda: "it stopped") == "it stopped"
+
+
 # -- the launcher -----------------------------------------------------------------------------
 
 
