@@ -59,6 +59,7 @@ class AppsService:
             uploads_dir(locations),
             int(settings["apps.max_upload_bytes"]),
             int(settings["apps.chunk_bytes"]),
+            int(settings["rpc.max_message_bytes"]),
         )
         self._busy: dict[str, int] = {}  # label -> running job id
         self._busy_lock = threading.Lock()

@@ -1,9 +1,11 @@
 """Uploads of packed apps: chunks written to a private file, checked before use.
 
 The client sends the archive's size and sha256 first, then chunks in order
-(base64 in JSON). A chunk sent again (a retry) is accepted when it is already
-there. Uploads live in memory and in <data>/uploads; a restarted worker
-forgets them and the client starts again.
+(base64 in JSON), of the size `upload_begin` answered: `apps.chunk_bytes`,
+lowered so that a chunk's request always fits `rpc.max_message_bytes` (the
+worker refuses a larger message before reading it). A chunk sent again (a
+retry) is accepted when it is already there. Uploads live in memory and in
+<data>/uploads; a restarted worker forgets them and the client starts again.
 """
 
 from __future__ import annotations
@@ -18,9 +20,19 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.rpc.errors import InvalidArgument, NotFound
+from orchestrator.rpc.errors import InvalidArgument, NotFound, Unavailable
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Room in a chunk's request for all but its data: the JSON-RPC envelope, method, upload
+# id, offset and idempotency key take about 250 bytes; a client may add a longer id.
+ENVELOPE_BYTES = 4096
+
+
+def fitting_chunk(chunk_bytes: int, max_message_bytes: int) -> int:
+    """`chunk_bytes`, lowered so that its base64 in a request fits `max_message_bytes`."""
+    room = max(0, max_message_bytes - ENVELOPE_BYTES)
+    # base64 makes 4 characters of every 3 bytes.
+    return max(0, min(chunk_bytes, room // 4 * 3))
 
 
 @dataclass
@@ -32,10 +44,22 @@ class _Upload:
 
 
 class Uploads:
-    def __init__(self, folder: Path, max_bytes: int, chunk_bytes: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        max_bytes: int,
+        chunk_bytes: int,
+        max_message_bytes: int | None = None,
+    ) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
-        self.chunk_bytes = chunk_bytes
+        self.max_message_bytes = max_message_bytes
+        #: The chunk size clients are told to use, and the largest accepted.
+        self.chunk_bytes = (
+            chunk_bytes
+            if max_message_bytes is None
+            else fitting_chunk(chunk_bytes, max_message_bytes)
+        )
         self._uploads: dict[str, _Upload] = {}
         self._lock = threading.Lock()
 
@@ -57,6 +81,14 @@ class Uploads:
             )
         if not isinstance(sha256, str) or not SHA256.match(sha256):
             raise InvalidArgument("sha256 must be 64 lowercase hex digits", field="sha256")
+        if self.chunk_bytes < 1:
+            raise Unavailable(
+                f"uploads have no room: a chunk's request must fit rpc.max_message_bytes "
+                f"({self.max_message_bytes}) with {ENVELOPE_BYTES} bytes to spare, and "
+                "apps.chunk_bytes must be positive; raise them with nua settings set, then "
+                "restart the orchestrator",
+                field="chunk_bytes",
+            )
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         upload_id = secrets.token_hex(16)
         path = self.folder / f"{upload_id}.tar.gz"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from orchestrator.apps.archive import pack
+from orchestrator.rpc.client import RpcClient
 from tests.support.apps import SAMPLES, answers, fetch, sample
 from tests.support.orchestrator import Orchestrator
 
@@ -122,3 +126,31 @@ def test_an_app_without_a_health_check_installs_upgrades_and_rolls_back(
     assert (app["release"], app["previous_release"]) == (1, 2)
     logs = nua(orch, "app", "logs", "worker").stdout
     assert "no-healthcheck 1.1.0 working" in logs and logs.rstrip().endswith("1.0.0 working")
+
+
+@pytest.mark.timeout(180)
+def test_an_app_of_several_chunks_uploads_whatever_apps_chunk_bytes_says(
+    orch: Orchestrator, tmp_path: Path
+) -> None:
+    """1 MiB chunks (the old default) in base64 exceed rpc.max_message_bytes (1 MiB): the
+    worker announces a chunk size that fits, and a 3 MiB incompressible app installs."""
+    orch.env["NUA_APPS_CHUNK_BYTES"] = str(1 << 20)
+    orch.home.chmod(0o711)
+    orch.start()
+    folder = sample("no-healthcheck", tmp_path)
+    blob = os.urandom(3 << 20)
+    (folder / "blob.bin").write_bytes(blob)
+    packed = pack(folder)
+    chunk = RpcClient(orch.locations.rpc_endpoint, timeout=10).call(
+        "app.upload_begin", {"size": len(packed), "sha256": hashlib.sha256(packed).hexdigest()}
+    )["chunk_bytes"]
+    assert len(packed) // chunk >= 3, "the app spans several chunks"
+    done = nua(orch, "install", str(folder), "--label", "big")
+    assert done.returncode == 0, done.stdout + done.stderr
+    release = orch.home / "apps" / "big" / "releases" / "1"
+    assert hashlib.sha256((release / "blob.bin").read_bytes()).digest() == (
+        hashlib.sha256(blob).digest()
+    )
+    (app,) = nua(orch, "apps", "--json").json()
+    assert app["state"] == "running"
+    assert nua(orch, "app", "remove", "big").returncode == 0

@@ -146,6 +146,47 @@ def test_chunks_must_be_base64_and_within_the_chunk_size(tmp_path: Path) -> None
         uploads.chunk(upload, 0, _b64(b"x" * 11))
 
 
+@pytest.mark.parametrize("max_message", [1 << 20, 65536, 5000])
+@pytest.mark.parametrize("chunk_setting", [1 << 20, 524288])
+def test_a_chunk_always_fits_the_message_limit(
+    tmp_path: Path, max_message: int, chunk_setting: int
+) -> None:
+    """The chunk size the worker announces, base64 in a real request, is under the limit."""
+    from orchestrator.rpc.client import IDEMPOTENCY_PARAM
+
+    uploads = Uploads(tmp_path / "up", 1 << 30, chunk_setting, max_message)
+    assert 0 < uploads.chunk_bytes <= chunk_setting
+    data = os.urandom(uploads.chunk_bytes)
+    upload = uploads.begin(len(data) + 1, hashlib.sha256(data).hexdigest())
+    params = {
+        "upload": upload,
+        "offset": 268435456,
+        "data": _b64(data),
+        IDEMPOTENCY_PARAM: "0" * 32,
+    }
+    request = {"jsonrpc": "2.0", "method": "app.upload_chunk", "params": params, "id": "9-99"}
+    assert len(json.dumps(request).encode()) <= max_message
+    assert uploads.chunk(upload, 0, params["data"]) == len(data)
+    with pytest.raises(InvalidArgument, match=f"at most {uploads.chunk_bytes} bytes"):
+        uploads.chunk(upload, len(data), _b64(data + b"x"))
+
+
+def test_the_default_settings_give_chunks_that_fit() -> None:
+    from orchestrator.settings.defaults import load_defaults
+
+    defaults = load_defaults()
+    chunk, limit = int(defaults["apps.chunk_bytes"]), int(defaults["rpc.max_message_bytes"])
+    assert (len(_b64(b"x" * chunk)) + 4096) <= limit, "no lowering needed with the defaults"
+
+
+def test_a_message_limit_without_room_for_chunks_is_a_clear_error(tmp_path: Path) -> None:
+    uploads = Uploads(tmp_path / "up", 10_000, 1 << 20, max_message_bytes=4000)
+    with pytest.raises(Unavailable, match=r"rpc\.max_message_bytes") as refused:
+        uploads.begin(100, "0" * 64)
+    assert "nua settings set" in refused.value.message
+    assert not (tmp_path / "up").exists()
+
+
 # -- builds -----------------------------------------------------------------------------------
 
 
