@@ -44,6 +44,13 @@ class Backoff:
     def next_at(self, name: str) -> float | None:
         return self.scheduled.get(name)
 
+    def remaining(self, name: str, now: float) -> float:
+        """Seconds until `allowed(name, ...)` turns true (0 when it already is)."""
+        last = self.last_action.get(name)
+        if last is None:
+            return 0.0
+        return max(0.0, last + self.delay(self.attempts.get(name, 0)) - now)
+
     def record(self, name: str, now: float) -> int:
         """Note an action on `name`; returns its attempt number."""
         self.attempts[name] = self.attempts.get(name, 0) + 1
@@ -52,7 +59,7 @@ class Backoff:
         return self.attempts[name]
 
     def forget(self, name: str) -> None:
-        """The program has been stable: start again from the initial delay."""
+        """The program has been healthy long enough: start again from the initial delay."""
         self.attempts.pop(name, None)
         self.last_action.pop(name, None)
         self.scheduled.pop(name, None)

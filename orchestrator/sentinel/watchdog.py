@@ -5,10 +5,14 @@ Each `tick`:
   supervisord reports it RUNNING (hung, not crashed: supervisord only sees
   exits), restarts it through supervisord;
 - re-arms programs left in FATAL once their backoff has passed;
-- forgets the backoff of a program that stayed RUNNING for `stable_after`;
 - checks the health of running apps (groups app-*) every `app_interval`
   seconds, and restarts one that failed `app_failures` checks in a row, with
-  the same backoff.
+  the same backoff;
+- forgets a program's backoff once it has been healthy for `stable_after`
+  seconds: the worker answering every ping, an app passing every check, any
+  other program staying RUNNING. Only RUNNING would not do: a stopped or
+  deadlocked worker is RUNNING to supervisord, and forgetting its backoff
+  would restart it from the initial delay again and again, never at the cap.
 """
 
 from __future__ import annotations
@@ -49,6 +53,19 @@ class WatchdogConfig:
 APP_GROUP_PREFIX = "app-"
 
 
+@dataclass
+class _AppWatch:
+    """What the sentinel knows of one app process (a new pid starts afresh)."""
+
+    pid: int
+    failed: int = 0
+    checked_at: float = float("-inf")
+    # Since when every check passed (None: the last one failed, or none ran yet).
+    healthy_since: float | None = None
+    # Whether "backing off" was logged since the last restart (once is enough).
+    said_backing_off: bool = False
+
+
 class Watchdog:
     def __init__(
         self,
@@ -65,15 +82,35 @@ class Watchdog:
         self.app_health = app_health
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self.failed_pings = 0
-        self.app_failed: dict[str, int] = {}
-        self.app_checked: dict[str, float] = {}
+        # Since when every ping of the worker was answered (None: the last one failed).
+        self.worker_healthy_since: float | None = None
+        self.said_backing_off = False
+        self.apps: dict[str, _AppWatch] = {}
+
+    def _health_watched(self, name: str) -> bool:
+        """Whether `name` has a health signal of its own (pings, checks), beyond RUNNING."""
+        return name == self.config.worker or (
+            self.app_health is not None and name.startswith(APP_GROUP_PREFIX)
+        )
+
+    def _forget_when_stable(self, name: str, healthy_since: float | None, now: float) -> None:
+        if healthy_since is None or now - healthy_since < self.config.stable_after:
+            return
+        if name in self.backoff.attempts:
+            log.info(
+                "%s healthy for %gs: its next restart would wait only %gs again",
+                name,
+                now - healthy_since,
+                self.config.backoff_initial,
+            )
+        self.backoff.forget(name)
 
     def tick(self) -> None:
         now = self.clock()
         programs = {p.name: p for p in self.supervisor.programs()}
         for program in programs.values():
-            if program.state == RUNNING and (program.uptime or 0) >= self.config.stable_after:
-                self.backoff.forget(program.name)
+            if program.state == RUNNING and not self._health_watched(program.name):
+                self._forget_when_stable(program.name, now - (program.uptime or 0), now)
         self._watch_worker(programs.get(self.config.worker), now)
         for program in programs.values():
             if program.state == FATAL and program.name != self.config.itself:
@@ -86,60 +123,117 @@ class Watchdog:
     def _watch_app(self, app: ProgramInfo, now: float) -> None:
         name = app.name
         if app.state != RUNNING:
-            self.app_failed.pop(name, None)
+            self.apps.pop(name, None)
             return
-        if now < self.app_checked.get(name, float("-inf")) + self.config.app_interval:
+        watch = self.apps.get(name)
+        if watch is None or watch.pid != app.pid:
+            # A new process: its own count, but checks keep their pace.
+            old = watch
+            watch = self.apps[name] = _AppWatch(app.pid)
+            if old is not None:
+                watch.checked_at = old.checked_at
+        if now < watch.checked_at + self.config.app_interval:
             return
-        self.app_checked[name] = now
+        watch.checked_at = now
         assert self.app_health is not None
         problem = self.app_health(app)
         if problem is None:
-            if self.app_failed.pop(name, 0):
-                log.info("%s is healthy again", name)
+            if watch.failed:
+                log.info("%s is healthy again after %d failed check(s)", name, watch.failed)
+            watch.failed = 0
+            if watch.healthy_since is None:
+                watch.healthy_since = now
+            self._forget_when_stable(name, watch.healthy_since, now)
             return
-        failed = self.app_failed[name] = self.app_failed.get(name, 0) + 1
-        log.warning("%s is unhealthy (%d/%d): %s", name, failed, self.config.app_failures, problem)
-        if failed < self.config.app_failures:
+        watch.healthy_since = None
+        watch.failed += 1
+        limit = self.config.app_failures
+        if watch.failed <= limit:
+            log.warning("%s is unhealthy (%d/%d): %s", name, watch.failed, limit, problem)
+        if watch.failed < limit:
             return
         if not self.backoff.allowed(name, now):
-            log.warning("%s stays unhealthy but was restarted recently; backing off", name)
+            if not watch.said_backing_off:
+                watch.said_backing_off = True
+                log.warning(
+                    "%s stays unhealthy (%d checks in a row) but was restarted recently: "
+                    "%s in %.0fs",
+                    name,
+                    watch.failed,
+                    self._next_restart(name),
+                    self.backoff.remaining(name, now),
+                )
             return
         attempt = self.backoff.record(name, now)
-        log.error("restarting %s: unhealthy %d times in a row (restart %d)", name, failed, attempt)
-        self.app_failed[name] = 0
+        log.error(
+            "restarting %s: unhealthy %d times in a row (restart %d%s): %s",
+            name,
+            watch.failed,
+            attempt,
+            self._then(attempt),
+            problem,
+        )
+        watch.failed = 0
+        watch.said_backing_off = False
         self.supervisor.restart(name)
+
+    def _next_restart(self, name: str) -> str:
+        return f"restart {self.backoff.attempts.get(name, 0) + 1}"
+
+    def _then(self, attempt: int) -> str:
+        """How long the next restart will wait at least, for the log."""
+        return f"; the next no sooner than {self.backoff.delay(attempt + 1):g}s after"
 
     def _watch_worker(self, worker: ProgramInfo | None, now: float) -> None:
         if worker is None or worker.state != RUNNING:
             self.failed_pings = 0
+            self.worker_healthy_since = None
             return
         if self.ping():
             if self.failed_pings:
                 log.info("%s answers again after %d failed ping(s)", worker.name, self.failed_pings)
             self.failed_pings = 0
+            if self.worker_healthy_since is None:
+                self.worker_healthy_since = now
+            self._forget_when_stable(worker.name, self.worker_healthy_since, now)
             return
+        self.worker_healthy_since = None
         self.failed_pings += 1
-        log.warning(
-            "%s (pid %d) did not answer system.ping (%d/%d)",
-            worker.name,
-            worker.pid,
-            self.failed_pings,
-            self.config.failures,
-        )
-        if self.failed_pings < self.config.failures:
+        limit = self.config.failures
+        if self.failed_pings <= limit:
+            log.warning(
+                "%s (pid %d) did not answer system.ping (%d/%d)",
+                worker.name,
+                worker.pid,
+                self.failed_pings,
+                limit,
+            )
+        if self.failed_pings < limit:
             return
         if not self.backoff.allowed(worker.name, now):
-            log.warning("%s is hung but was restarted recently; backing off", worker.name)
+            if not self.said_backing_off:
+                self.said_backing_off = True
+                log.warning(
+                    "%s (pid %d) is still hung (%d pings in a row unanswered) but was restarted "
+                    "recently: %s in %.0fs",
+                    worker.name,
+                    worker.pid,
+                    self.failed_pings,
+                    self._next_restart(worker.name),
+                    self.backoff.remaining(worker.name, now),
+                )
             return
         attempt = self.backoff.record(worker.name, now)
         log.error(
-            "restarting %s (pid %d): RUNNING but no answer to %d pings in a row (restart %d)",
+            "restarting %s (pid %d): RUNNING but no answer to %d pings in a row (restart %d%s)",
             worker.name,
             worker.pid,
             self.failed_pings,
             attempt,
+            self._then(attempt),
         )
         self.failed_pings = 0
+        self.said_backing_off = False
         self.supervisor.restart(worker.name)
 
     def _rearm(self, program: ProgramInfo, now: float) -> None:

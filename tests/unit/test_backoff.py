@@ -90,6 +90,16 @@ def test_due_respects_the_last_action_when_the_clock_is_behind() -> None:
     assert backoff.next_at("a") == 55.0
 
 
+def test_remaining_counts_down_to_the_next_allowed_action() -> None:
+    backoff = Backoff(initial=5.0, cap=60.0)
+    assert backoff.remaining("a", 0.0) == 0.0
+    backoff.record("a", 100.0)
+    backoff.record("a", 100.0)  # the second action: the next waits 10s
+    assert backoff.remaining("a", 103.0) == 7.0
+    assert backoff.remaining("a", 110.0) == 0.0
+    assert backoff.remaining("a", 200.0) == 0.0
+
+
 def test_forget_starts_again_from_the_initial_delay() -> None:
     backoff = Backoff(initial=5.0, cap=60.0)
     for t in (0.0, 10.0, 30.0):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import logging
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,12 +25,17 @@ class FakeClock:
         return self.now
 
 
+PIDS = itertools.count(1000)
+
+
 @dataclass
 class Program:
     state: str
     started_at: float = 0.0
     # After a start, the state the program falls back to (a program that keeps failing).
     after_start: str | None = None
+    # Each (re)start is a new process, as with supervisord.
+    pid: int = field(default_factory=lambda: next(PIDS))
 
 
 @dataclass
@@ -49,21 +56,24 @@ class FakeSupervisor:
             ProgramInfo(
                 name=name,
                 state=p.state,
-                pid=1000 + i if p.state == RUNNING else 0,
+                pid=p.pid if p.state == RUNNING else 0,
                 uptime=now - p.started_at if p.state == RUNNING else None,
                 description="Exited too quickly" if p.state == FATAL else "",
                 exit_status=0,
             )
-            for i, (name, p) in enumerate(self.programs_by_name.items())
+            for name, p in self.programs_by_name.items()
         ]
 
     def restart(self, name: str) -> None:
         self.restarts.append((name, self.clock()))
-        self.programs_by_name[name].started_at = self.clock()
+        program = self.programs_by_name[name]
+        program.started_at = self.clock()
+        program.pid = next(PIDS)
 
     def start(self, name: str) -> None:
         self.starts.append((name, self.clock()))
         program = self.programs_by_name[name]
+        program.pid = next(PIDS)
         if program.after_start is None:
             program.state = RUNNING
             program.started_at = self.clock()
@@ -190,23 +200,105 @@ def test_repeated_hangs_are_restarted_no_faster_than_the_backoff(rig: Rig) -> No
     assert rig.supervisor.starts == []
 
 
-def test_a_worker_stable_for_stable_after_has_its_backoff_forgotten(rig: Rig) -> None:
+def test_a_worker_answering_for_stable_after_has_its_backoff_forgotten(rig: Rig) -> None:
     rig.ping.default = False
     for t in range(8):
         rig.tick_at(float(t))
     assert [t for _, t in rig.supervisor.restarts] == [2.0, 7.0]
     assert rig.watchdog.backoff.attempts[WORKER] == 2
-    # It recovers and stays up: after stable_after seconds of RUNNING, start afresh.
+    # It answers from t=8 on: stable_after seconds of answers later, start afresh.
     rig.ping.default = True
-    rig.tick_at(66.9)
+    for t in range(8, 68):
+        rig.tick_at(float(t))
     assert rig.watchdog.backoff.attempts[WORKER] == 2
-    rig.tick_at(67.0)
+    rig.tick_at(68.0)
     assert WORKER not in rig.watchdog.backoff.attempts
     # A new hang is restarted after 3 failures, without waiting out the old backoff.
     rig.ping.default = False
-    for t in (68.0, 69.0, 70.0):
+    for t in (69.0, 70.0, 71.0):
         rig.tick_at(t)
-    assert [t for _, t in rig.supervisor.restarts] == [2.0, 7.0, 70.0]
+    assert [t for _, t in rig.supervisor.restarts] == [2.0, 7.0, 71.0]
+
+
+def test_one_unanswered_ping_restarts_the_count_towards_stable(rig: Rig) -> None:
+    rig.ping.default = False
+    for t in range(3):
+        rig.tick_at(float(t))
+    assert rig.watchdog.backoff.attempts[WORKER] == 1
+    rig.ping.default = True
+    rig.ping.answers = [True] * 50 + [False]  # answers from 3 to 52, not at 53
+    for t in range(3, 113):
+        rig.tick_at(float(t))
+    assert rig.watchdog.backoff.attempts[WORKER] == 1  # answering again only since 54
+    rig.tick_at(114.0)
+    assert WORKER not in rig.watchdog.backoff.attempts
+
+
+# With the shipped defaults the cap (300 s) is far above stable_after (60 s): a
+# program hung for good is RUNNING for longer than stable_after between restarts.
+SHIPPED = WatchdogConfig()
+
+
+def _restart_times(restarts: list[tuple[str, float]], name: str) -> list[float]:
+    return [t for n, t in restarts if n == name]
+
+
+def _assert_gaps_grow_to_the_cap_and_stay(times: list[float], every: float) -> None:
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == sorted(gaps), gaps  # never shorter again: the backoff is not forgotten
+    assert len(gaps) >= 10, gaps
+    assert SHIPPED.backoff_max > SHIPPED.stable_after
+    # Capped, give or take one tick; five restarts in a row at the cap.
+    assert all(SHIPPED.backoff_max <= gap < SHIPPED.backoff_max + every for gap in gaps[-5:]), gaps
+
+
+def test_a_worker_hung_for_good_is_restarted_at_the_cap_not_from_the_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="nua.sentinel")
+    clock = FakeClock()
+    supervisor = FakeSupervisor(clock)
+    supervisor.set(WORKER, RUNNING)
+    ping = FakePing(default=False)  # SIGSTOPped: RUNNING to supervisord, never answers
+    dog = Watchdog(supervisor, ping, clock, SHIPPED)
+    for _ in range(int(4000 / 5.0)):  # the shipped interval: a tick every 5 s
+        dog.tick()
+        clock.now += 5.0
+    times = _restart_times(supervisor.restarts, WORKER)
+    _assert_gaps_grow_to_the_cap_and_stay(times, every=5.0)
+    # The log counts meaningfully: restarts 1, 2, 3 ... and never more failures than K of K.
+    numbers = [
+        int(n) for n in re.findall(r"no answer to \d+ pings in a row \(restart (\d+)", caplog.text)
+    ]
+    assert numbers == list(range(1, len(times) + 1))
+    counts = re.findall(r"did not answer system\.ping \((\d+)/3\)", caplog.text)
+    assert set(counts) == {"1", "2", "3"}
+    # While it waits, one line says which restart comes and when.
+    assert re.search(r"still hung \(3 pings in a row unanswered\).*: restart 5 in 25s", caplog.text)
+    # One "backing off" line per wait, not one per tick.
+    assert caplog.text.count("is still hung") <= len(times)
+
+
+def test_an_app_unhealthy_for_good_is_restarted_at_the_cap_not_from_the_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="nua.sentinel")
+    clock = FakeClock()
+    supervisor = FakeSupervisor(clock)
+    supervisor.set(WORKER, RUNNING)
+    supervisor.set(APP, RUNNING)
+    dog = Watchdog(supervisor, lambda: True, clock, SHIPPED, app_health=lambda _: "answered 500")
+    for _ in range(int(4000 / 5.0)):
+        dog.tick()
+        clock.now += 5.0
+    times = _restart_times(supervisor.restarts, APP)
+    _assert_gaps_grow_to_the_cap_and_stay(times, every=SHIPPED.app_interval)
+    numbers = [
+        int(n) for n in re.findall(r"unhealthy \d+ times in a row \(restart (\d+)", caplog.text)
+    ]
+    assert numbers == list(range(1, len(times) + 1))
+    assert set(re.findall(r"is unhealthy \((\d+)/3\)", caplog.text)) == {"1", "2", "3"}
+    assert caplog.text.count("stays unhealthy") <= len(times)
 
 
 # -- FATAL programs ------------------------------------------------------------------------
@@ -343,6 +435,22 @@ def test_an_app_unhealthy_k_times_in_a_row_is_restarted_with_backoff(
     gaps = [b - a for a, b in itertools.pairwise(restarts)]
     assert all(gap >= 30.0 for gap in gaps), gaps  # never faster than checks and backoff allow
     assert "unhealthy 3 times in a row" in caplog.text
+
+
+def test_an_app_healthy_for_stable_after_has_its_backoff_forgotten() -> None:
+    healthy = {"now": False}
+    dog, supervisor, clock = _app_watchdog(healthy)
+    for _ in range(25):
+        dog.tick()
+        clock.now += 1.0
+    assert [t for _, t in supervisor.restarts] == [20.0]
+    healthy["now"] = True  # passes its checks from t=30 on
+    while clock.now < 30.0 + APP_CONFIG.stable_after:
+        dog.tick()
+        assert dog.backoff.attempts[APP] == 1
+        clock.now += 1.0
+    dog.tick()
+    assert APP not in dog.backoff.attempts
 
 
 def test_a_healthy_or_stopped_app_is_left_alone() -> None:
