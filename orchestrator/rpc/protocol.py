@@ -4,7 +4,10 @@ Written to the letter of the specification, because no input may stop the
 worker or leave a request that carried an id unanswered. tinyrpc 1.1.7's
 parser dies or stays silent on some inputs (a batch member such as `1`, a
 request without `method`, non-UTF-8 bytes, `"id": null`), so messages are
-checked here; tinyrpc's dispatcher keeps the table of public methods.
+parsed and checked here; from tinyrpc we keep its `public` marker and its
+dispatcher's table of public methods (registry.py), beside which the
+registry keeps what this module needs per method (signature, type checks).
+Params are checked against the method's type hints (param_types.py).
 
 An unexpected exception becomes a generic "Internal error" with an error id;
 the traceback goes to the log only.
@@ -29,6 +32,7 @@ from orchestrator.rpc.errors import (
     InvalidArgument,
     RpcError,
 )
+from orchestrator.rpc.param_types import first_mismatch
 from orchestrator.rpc.registry import IDEMPOTENCY_PARAM, Method, Registry
 from orchestrator.rpc.writer import IDEMPOTENCY
 
@@ -163,9 +167,13 @@ class Processor:
         args, kwargs, key = _split(call.params)
         if args or kwargs or method.needs_arguments:
             try:
-                method.signature.bind(*args, **kwargs)
+                bound = method.signature.bind(*args, **kwargs)
             except TypeError as exc:
                 return _error(call.id, INVALID_PARAMS, data={"reason": str(exc)})
+            mismatch = first_mismatch(method.signature, method.checks, bound.arguments)
+            if mismatch is not None:
+                field, reason = mismatch
+                return _error(call.id, INVALID_PARAMS, data={"field": field, "reason": reason})
         token = None
         try:
             if key is not None and method.changes:

@@ -13,12 +13,14 @@ import inspect
 import logging
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, TypeVar, overload
 
 from tinyrpc.dispatch import RPCDispatcher
 from tinyrpc.dispatch import public as tinyrpc_public
+
+from orchestrator.rpc.param_types import Check, parameter_checks
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class Method:
     doc: str
     changes: bool
     inline: bool
+    # Type checks of the parameters whose hints are known (see param_types.py).
+    checks: dict[str, Check] = field(default_factory=dict)
 
     @property
     def needs_arguments(self) -> bool:
@@ -145,14 +149,16 @@ class Registry:
             if name in self.methods:
                 raise ValueError(f"{name} is registered twice")
             bound = getattr(instance, attr)
+            signature = inspect.signature(bound)
             self.dispatcher.add_method(bound, name)
             self.methods[name] = Method(
                 name=name,
                 func=bound,
-                signature=inspect.signature(bound),
+                signature=signature,
                 doc=inspect.getdoc(member) or "",
                 changes=getattr(member, CHANGES_MARK, False),
                 inline=getattr(member, INLINE_MARK, False),
+                checks=parameter_checks(bound, signature),
             )
 
     def get(self, name: str) -> Method | None:

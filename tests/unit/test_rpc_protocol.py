@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -50,6 +50,19 @@ class DemoMethods(Namespace):
     @public
     def get_data(self) -> list[Any]:
         return ["hello", 5]
+
+    @public
+    def typed(
+        self,
+        name: str,
+        count: int = 1,
+        tags: list[str] | None = None,
+        mode: Literal["fast", "safe"] = "safe",
+        extra: dict[str, int] | None = None,
+        anything: Any = None,
+    ) -> str:
+        """Takes one parameter of each kind of hint the processor checks."""
+        return f"{name}:{count}"
 
     @public
     def find(self, name: str) -> None:
@@ -450,6 +463,7 @@ def test_registry_lists_exactly_the_public_methods(processor: Processor) -> None
         "demo.notify_hello",
         "demo.subtract",
         "demo.sum",
+        "demo.typed",
         "demo.unserialisable",
         "system.describe",
         "system.list_methods",
@@ -480,3 +494,46 @@ def test_system_ping_and_version(processor: Processor) -> None:
         "endpoint": "ipc:///r.sock",
         "pid": os.getpid(),
     }
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "reason"),
+    [
+        ({"name": 5}, "name", "name must be a string, not a number"),
+        ({"name": "a", "count": "3"}, "count", "count must be an integer, not a string"),
+        ({"name": "a", "count": 1.5}, "count", "count must be an integer, not a number"),
+        ({"name": "a", "count": True}, "count", "count must be an integer, not a boolean"),
+        ({"name": "a", "tags": "x"}, "tags", "tags must be an array or null, not a string"),
+        ({"name": "a", "tags": ["x", 1]}, "tags", "an array of strings or null"),
+        ({"name": "a", "mode": "quick"}, "mode", "mode must be one of 'fast', 'safe'"),
+        ({"name": "a", "extra": {"k": "v"}}, "extra", "an object of integers or null"),
+        (["a", None], "count", "count must be an integer, not null"),
+    ],
+)
+def test_a_param_of_the_wrong_type_is_invalid_params_naming_it(
+    processor: Processor, params: Any, field: str, reason: str
+) -> None:
+    reply = call(processor, {"jsonrpc": "2.0", "method": "demo.typed", "params": params, "id": 3})
+    assert reply["id"] == 3
+    assert reply["error"]["code"] == -32602
+    assert reply["error"]["data"]["field"] == field
+    assert reason in reply["error"]["data"]["reason"]
+
+
+def test_params_of_the_right_types_reach_the_method(processor: Processor) -> None:
+    params = {"name": "a", "count": 2, "tags": ["x"], "mode": "fast", "extra": {"k": 1}}
+    params["anything"] = {"deep": [1, None]}
+    reply = call(processor, {"jsonrpc": "2.0", "method": "demo.typed", "params": params, "id": 4})
+    assert reply == {"jsonrpc": "2.0", "result": "a:2", "id": 4}
+
+
+def test_each_member_of_var_positional_params_is_checked(processor: Processor) -> None:
+    reply = call(processor, {"jsonrpc": "2.0", "method": "demo.sum", "params": [1, "2"], "id": 5})
+    assert reply["error"]["code"] == -32602
+    assert reply["error"]["data"]["field"] == "numbers[1]"
+    assert (
+        call(processor, {"jsonrpc": "2.0", "method": "demo.sum", "params": [1, 2.5], "id": 6})[
+            "result"
+        ]
+        == 3.5
+    )
