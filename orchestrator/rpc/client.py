@@ -17,8 +17,11 @@ import time
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 IDEMPOTENCY_PARAM = "idempotency_key"
+# Built once (json.dumps with options builds an encoder per call); NaN is not JSON.
+_ENCODE = json.JSONEncoder(allow_nan=False).encode
 
 
 class ClientError(Exception):
@@ -26,24 +29,43 @@ class ClientError(Exception):
 
 
 class NotRunningError(ClientError):
-    """No answer from the endpoint before the deadline.
+    """No answer from the endpoint before the deadline, or the worker went away with the call.
 
     For a changing call (`idempotency_key` set) the outcome is unknown: the
     worker may have applied the change and restarted before answering.
     Calling again with the same `idempotency_key` applies it at most once.
     """
 
-    def __init__(self, endpoint: str, timeout: float, idempotency_key: str | None = None) -> None:
-        message = (
-            f"the orchestrator is not running or not answering: no answer from {endpoint} "
-            f"within {timeout:g}s (start it with `nua-orchestrator start`)"
-        )
+    def __init__(
+        self,
+        endpoint: str,
+        timeout: float,
+        idempotency_key: str | None = None,
+        lost: bool = False,
+    ) -> None:
+        if lost:
+            message = (
+                f"the orchestrator at {endpoint} went away while serving this call "
+                f"(it may have restarted) and gave no answer within {timeout:g}s"
+            )
+        else:
+            message = (
+                f"the orchestrator is not running or not answering: no answer from "
+                f"{endpoint} within {timeout:g}s (start it with `nua-orchestrator start`)"
+            )
         if idempotency_key is not None:
             message += f"; {UNKNOWN_OUTCOME} (idempotency key {idempotency_key})"
+        elif lost:
+            message += (
+                "; if the call changes state, it may or may not have been applied "
+                "(pass named params: the call then carries an idempotency key and is "
+                "retried safely)"
+            )
         super().__init__(message)
         self.endpoint = endpoint
         self.timeout = timeout
         self.idempotency_key = idempotency_key
+        self.lost = lost
 
 
 UNKNOWN_OUTCOME = (
@@ -71,6 +93,18 @@ class RemoteError(ClientError):
     def field(self) -> str | None:
         """The offending parameter, when the worker named one."""
         return self.data.get("field") if isinstance(self.data, dict) else None
+
+
+class ParseError(RemoteError):
+    """The worker could not read the message as JSON."""
+
+
+class InvalidRequestError(RemoteError):
+    """The message is not a valid request (too large, a bad batch...)."""
+
+
+class InternalError(RemoteError):
+    """The worker failed unexpectedly; `data["error_id"]` finds the details in its log."""
 
 
 class MethodNotFoundError(RemoteError):
@@ -106,6 +140,9 @@ class UnavailableError(RemoteError):
 
 
 ERRORS_BY_CODE: dict[int, type[RemoteError]] = {
+    -32700: ParseError,
+    -32600: InvalidRequestError,
+    -32603: InternalError,
     -32601: MethodNotFoundError,
     -32602: InvalidParamsError,
     -32001: NotFoundError,
@@ -117,10 +154,53 @@ ERRORS_BY_CODE: dict[int, type[RemoteError]] = {
 }
 
 
+class NoAnswerError(NotRunningError):
+    """The worker took the call but gave no answer before the deadline: busy or hung.
+
+    The call may still complete; for a changing call, calling again with the
+    same `idempotency_key` applies it at most once.
+    """
+
+    def __init__(self, endpoint: str, timeout: float, idempotency_key: str | None = None) -> None:
+        super().__init__(endpoint, timeout, idempotency_key)
+        message = (
+            f"the orchestrator at {endpoint} took the call but gave no answer within "
+            f"{timeout:g}s: it is busy or hung (see `nua-orchestrator status`; "
+            "a longer timeout may help)"
+        )
+        if idempotency_key is not None:
+            message += (
+                f"; the call may still complete: calling again with idempotency key "
+                f"{idempotency_key} applies it at most once"
+            )
+        self.args = (message,)
+
+
+class EncodingError(ClientError, ValueError):
+    """The params cannot be sent: they are not JSON (NaN, Infinity, a set...)."""
+
+
+# Why an attempt ended without an answer.
+_LOST = "lost"  # the worker went away with the call: another attempt may succeed
+_LATE = "late"  # the worker is there but did not answer in time
+_ABSENT = "absent"  # nothing answered at the endpoint
+
+
 class RpcClient:
-    """Calls methods of the worker at `endpoint`. One client per thread."""
+    """Calls methods of the worker at `endpoint`. One client per thread.
+
+    An attempt waits for its answer until the call's deadline while the
+    worker holds the connection (a slow call is not a dead worker); when the
+    connection drops (the worker died or restarted), the call is sent again
+    on a fresh socket, at most `retries` times. Calls with named parameters
+    carry an idempotency key, the same for every attempt, so a change is
+    applied once; calls with positional parameters are not sent again after
+    the worker went away with them, since their outcome is unknown.
+    """
 
     _ids = itertools.count(1)
+    # How often a waiting call looks for news of the connection (a dropped worker).
+    WATCH_MS = 50
 
     def __init__(
         self, endpoint: str, timeout: float = 5.0, retries: int = 2, reconnect_ms: int = 100
@@ -133,6 +213,8 @@ class RpcClient:
         self.reconnect_ms = reconnect_ms
         self._context = zmq.Context.instance()
         self._sock: zmq.Socket[bytes] | None = None
+        self._monitor: zmq.Socket[bytes] | None = None
+        self._connected = False
         self._rcvtimeo = -1
 
     def call(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
@@ -144,22 +226,29 @@ class RpcClient:
             if IDEMPOTENCY_PARAM not in params:
                 params = {**params, IDEMPOTENCY_PARAM: secrets.token_hex(16)}
             key = params[IDEMPOTENCY_PARAM]
+            key = key if isinstance(key, str) else None
         if params is not None:
             message["params"] = params
-        payload = json.dumps(message).encode("utf-8")
+        payload = _encode(message)
         deadline = time.monotonic() + self.timeout
-        attempts = self.retries + 1
-        for attempt in range(attempts):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            reply = self._attempt(payload, request_id, remaining / (attempts - attempt))
+        resend = not isinstance(params, list)
+        outcome = _ABSENT
+        for _ in range(self.retries + 1):
+            reply, outcome = self._attempt(payload, request_id, deadline)
             if reply is not None:
                 return _result(reply)
-        raise NotRunningError(self.endpoint, self.timeout, key if isinstance(key, str) else None)
+            if outcome != _LOST or not resend or time.monotonic() >= deadline:
+                break
+        if outcome == _LATE:
+            raise NoAnswerError(self.endpoint, self.timeout, key)
+        raise NotRunningError(self.endpoint, self.timeout, key, lost=outcome == _LOST)
 
     def close(self) -> None:
         if self._sock is not None:
+            if self._monitor is not None:
+                self._sock.disable_monitor()
+                self._monitor.close(linger=0)
+                self._monitor = None
             self._sock.close(linger=0)
             self._sock = None
 
@@ -169,30 +258,92 @@ class RpcClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _attempt(self, payload: bytes, request_id: str, timeout: float) -> dict[str, Any] | None:
-        if self._sock is None:
-            self._sock = self._context.socket(zmq.REQ)
-            self._rcvtimeo = -1
-            self._sock.setsockopt(zmq.LINGER, 0)
-            if self.reconnect_ms != 100:
-                self._sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)
-            self._sock.connect(self.endpoint)
-        sock = self._sock
+    def _open(self) -> zmq.Socket[bytes]:
+        sock = self._context.socket(zmq.REQ)
+        self._rcvtimeo = -1
+        self._connected = False
+        sock.setsockopt(zmq.LINGER, 0)
+        if self.reconnect_ms != 100:
+            sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)
+        # Connection news tells a busy worker from one that went away with the call.
+        self._monitor = sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+        )
+        sock.connect(self.endpoint)
+        self._sock = sock
+        return sock
+
+    def _attempt(
+        self, payload: bytes, request_id: str, deadline: float
+    ) -> tuple[dict[str, Any] | None, str]:
+        sock = self._sock or self._open()
+        self._connection_dropped()  # news from before this call is not about it
         sock.send(payload)
-        # A receive timeout on the socket costs less than a poll before recv.
-        wait_ms = max(1, int(timeout * 1000))
-        if wait_ms != self._rcvtimeo:  # setsockopt costs as much as the JSON work
-            sock.setsockopt(zmq.RCVTIMEO, wait_ms)
-            self._rcvtimeo = wait_ms
-        try:
-            reply = json.loads(sock.recv())
-        except (zmq.Again, ValueError):
-            reply = None
-        if isinstance(reply, dict) and reply.get("id") == request_id:
-            return reply
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # A receive timeout on the socket costs less than a poll before recv;
+            # it is set again only for the last, shorter wait.
+            wait_ms = max(1, min(self.WATCH_MS, int(remaining * 1000)))
+            if wait_ms != self._rcvtimeo:
+                sock.setsockopt(zmq.RCVTIMEO, wait_ms)
+                self._rcvtimeo = wait_ms
+            try:
+                data = sock.recv()
+            except zmq.Again:
+                if self._connection_dropped():
+                    self.close()
+                    return None, _LOST
+                continue
+            reply = _decode(data)
+            if reply is not None and _answers(reply, request_id):
+                return reply, ""
+            break  # not an answer to this call: this socket cannot be trusted again
         # Lazy Pirate: a REQ socket that missed its reply cannot send again.
+        self._connection_dropped()
+        outcome = _LATE if self._connected else _ABSENT
         self.close()
+        return None, outcome
+
+    def _connection_dropped(self) -> bool:
+        """Read the monitor's news; whether the worker went away since it was last read."""
+        monitor = self._monitor
+        dropped = False
+        # Asking ZMQ_EVENTS is much cheaper than a recv that raises zmq.Again.
+        while monitor is not None and monitor.get(zmq.EVENTS) & zmq.POLLIN:
+            event = recv_monitor_message(monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._connected = True
+            elif event == zmq.EVENT_DISCONNECTED and self._connected:
+                self._connected = False
+                dropped = True
+        return dropped
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    try:
+        return _ENCODE(message).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise EncodingError(f"the params cannot be sent as JSON: {exc}") from None
+
+
+def _decode(data: bytes) -> dict[str, Any] | None:
+    try:
+        reply = json.loads(data)
+    except ValueError:
         return None
+    return reply if isinstance(reply, dict) else None
+
+
+def _answers(reply: dict[str, Any], request_id: str) -> bool:
+    """Whether `reply` answers our request: its id, or an error about a message we sent.
+
+    The worker answers with `"id": null` when it could not read the id (a
+    message too large, or not JSON); on a REQ socket that answer is ours.
+    """
+    rid = reply.get("id")
+    return rid == request_id or (rid is None and "error" in reply)
 
 
 def _result(reply: dict[str, Any]) -> Any:

@@ -99,6 +99,33 @@ def test_kill_9_after_commit_before_reply_then_retry_is_applied_once(
     assert integrity(db) == ["ok"]
 
 
+def test_a_call_lost_with_its_worker_is_retried_by_the_client_and_applied_once(
+    faulty: Orchestrator,
+) -> None:
+    # Lazy Pirate with the key the client made itself: the caller just gets its answer.
+    faulty.start()
+    db = faulty.locations.database
+    hold = faulty.home / "hold"
+    hold.touch()
+    worker = _worker(faulty)
+    client = RpcClient(faulty.locations.rpc_endpoint, timeout=30.0, retries=2)
+    params = {"username": "retried", "seconds": 60, "hold": str(hold)}
+    call = Call(lambda: client.call("fault.answer_late", params))
+    call.start()
+    wait_for(lambda: "retried" in usernames(db), timeout=10, what="the write to commit")
+    os.kill(worker.pid, signal.SIGKILL)
+    hold.unlink()  # the retry is answered from the stored answer, not by running again
+    call.join(30)
+
+    assert call.error is None, call.error
+    assert call.result == "retried"
+    # Sent again once the worker was seen to go away, not after waiting out the deadline.
+    assert call.took < 30.0 / 3, f"the retried call took {call.took:.1f}s"
+    assert usernames(db).count("retried") == 1
+    assert integrity(db) == ["ok"]
+    assert _worker(faulty).pid != worker.pid
+
+
 def test_kill_9_of_supervisord_with_a_call_stuck_in_the_worker(faulty: Orchestrator) -> None:
     faulty.start()
     db = faulty.locations.database

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -236,6 +237,13 @@ def test_user_list_pages(live: Orchestrator) -> None:
     assert (page["limit"], page["offset"], page["next_offset"]) == (2, 2, None)
 
 
+def _check_through_stdin(live: Orchestrator, params: str) -> object:
+    """`nua call user.check_password -`: the params (a password) never reach argv."""
+    checked = live.run("call", "user.check_password", "-", stdin=params, cli="nua")
+    assert checked.returncode == 0, checked.stderr
+    return json.loads(checked.stdout)
+
+
 def test_passwords_from_stdin(live: Orchestrator) -> None:
     added = live.run(
         "user", "add", "carol", "--email", "carol@example.com", "--password-stdin",
@@ -244,7 +252,7 @@ def test_passwords_from_stdin(live: Orchestrator) -> None:
     assert added.returncode == 0, added.stderr
     assert added.json()["has_password"] is True
     check = '{"username": "carol", "password": "first secret"}'
-    assert nua_json(live, f"call user.check_password '{check}'") == {"valid": True}
+    assert _check_through_stdin(live, check) == {"valid": True}
 
     changed = live.run(
         "user", "passwd", "carol", "--password-stdin", stdin="second secret\n", cli="nua"
@@ -255,7 +263,7 @@ def test_passwords_from_stdin(live: Orchestrator) -> None:
         "",
     )
     check = '{"username": "carol", "password": "second secret"}'
-    assert nua_json(live, f"call user.check_password '{check}'") == {"valid": True}
+    assert _check_through_stdin(live, check) == {"valid": True}
 
     too_short = live.run("user", "passwd", "carol", "--password-stdin", stdin="x\n", cli="nua")
     assert too_short.returncode == 2
@@ -379,3 +387,35 @@ def test_the_tour_runs_and_cleans_up() -> None:
         if any(home.group(1) in part for part in p.info["cmdline"] or [])
     ]
     assert leaked == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        # Not JSON numbers: refused before anything is sent (exit 2).
+        (("call", "echo.back", "[1e400]"), 2, "params are not valid JSON"),
+        # Read as the string "1e400", which is not the setting's type.
+        (("settings", "set", "sentinel.interval", "1e400"), 2, "sentinel.interval"),
+        # A wrong JSON type for a parameter: invalid params, naming it.
+        (("call", "user.get", "[5]"), 2, "username must be a string, not a number"),
+    ],
+)
+def test_values_the_worker_cannot_take_are_clear_errors_not_not_running(
+    live: Orchestrator, args: tuple[str, ...], code: int, says: str
+) -> None:
+    done = live.run(*args, cli="nua")
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr
+    assert "not running" not in done.stderr
+    assert live.run("settings", "get", "sentinel.interval", cli="nua").returncode == 0
+
+
+def test_a_message_over_the_size_limit_is_refused_at_once(live: Orchestrator) -> None:
+    # The worker answers a message it cannot read with "id": null; nua takes it as its answer.
+    big = json.dumps({"value": "x" * 1_100_000})
+    began = time.monotonic()
+    done = live.run("call", "system.ping", "-", stdin=big, cli="nua")
+    took = time.monotonic() - began
+    assert done.returncode == 1, done.stderr
+    assert "rpc.max_message_bytes" in done.stderr
+    assert took < 5, f"nua waited {took:.1f}s for an answer it already had"

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from cleo.helpers import argument
 
 from orchestrator.console.commands.client.settings_command import SettingsCommand
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+from orchestrator.console.json_text import loads_strict
 
 
 def parse_value(text: str) -> Any:
     """VALUE as JSON when it parses (5, 2.5, true, "5"), else as a plain string."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return loads_strict(text)
     except ValueError:
         return text
 
