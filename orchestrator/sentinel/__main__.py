@@ -47,6 +47,17 @@ class SupervisordPort:
         except xmlrpc.client.Fault as fault:
             log.warning("starting %s: %s", name, fault.faultString)
 
+    def signal(self, name: str, signame: str) -> None:
+        try:
+            self.proxy.supervisor.signalProcess(name, signame)
+        except xmlrpc.client.Fault as fault:
+            # Gone meanwhile (NOT_RUNNING): the restart that follows deals with it.
+            log.warning("sending SIG%s to %s: %s", signame, name, fault.faultString)
+        else:
+            log.info(
+                "sent SIG%s to %s, so that a stopped process can exit on SIGTERM", signame, name
+            )
+
 
 def app_health(where: host_locations.Locations, program: control.ProgramInfo) -> str | None:
     """Why a running app is unhealthy (its launch spec says how to check), or None."""

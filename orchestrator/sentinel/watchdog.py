@@ -3,7 +3,9 @@
 Each `tick`:
 - pings the rpc worker; after `failures` consecutive failures while
   supervisord reports it RUNNING (hung, not crashed: supervisord only sees
-  exits), restarts it through supervisord;
+  exits), restarts it through supervisord, after a SIGCONT: supervisord never
+  sends one, so a stopped (SIGSTOP) process would sit out the whole stop
+  timeout until SIGKILL instead of exiting on SIGTERM;
 - re-arms programs left in FATAL once their backoff has passed;
 - checks the health of running apps (groups app-*) every `app_interval`
   seconds, and restarts one that failed `app_failures` checks in a row, with
@@ -36,6 +38,8 @@ class Supervisor(Protocol):
     def restart(self, name: str) -> None: ...
 
     def start(self, name: str) -> None: ...
+
+    def signal(self, name: str, signame: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ class Watchdog:
         )
         watch.failed = 0
         watch.said_backing_off = False
-        self.supervisor.restart(name)
+        self._restart_hung(name)
 
     def _next_restart(self, name: str) -> str:
         return f"restart {self.backoff.attempts.get(name, 0) + 1}"
@@ -234,7 +238,16 @@ class Watchdog:
         )
         self.failed_pings = 0
         self.said_backing_off = False
-        self.supervisor.restart(worker.name)
+        self._restart_hung(worker.name)
+
+    def _restart_hung(self, name: str) -> None:
+        """Restart a RUNNING program that does not do its job; it may be stopped (SIGSTOP).
+
+        SIGCONT first lets a stopped process handle supervisord's SIGTERM and exit
+        cleanly at once; a deadlocked one is still bounded by its stop timeout.
+        """
+        self.supervisor.signal(name, "CONT")
+        self.supervisor.restart(name)
 
     def _rearm(self, program: ProgramInfo, now: float) -> None:
         name = program.name

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import xmlrpc.client
 from dataclasses import dataclass, field
 
 import pytest
 
+from orchestrator.sentinel.__main__ import SupervisordPort
 from orchestrator.sentinel.watchdog import Watchdog, WatchdogConfig
 from orchestrator.supervisor.control import FATAL, RUNNING, STARTING, ProgramInfo
 
@@ -46,6 +48,8 @@ class FakeSupervisor:
     programs_by_name: dict[str, Program] = field(default_factory=dict)
     restarts: list[tuple[str, float]] = field(default_factory=list)
     starts: list[tuple[str, float]] = field(default_factory=list)
+    # Every call that acts on a program, in order: ("restart", name), ("SIGCONT", name) ...
+    calls: list[tuple[str, str]] = field(default_factory=list)
 
     def set(self, name: str, state: str, started_at: float = 0.0) -> None:
         self.programs_by_name[name] = Program(state, started_at)
@@ -65,12 +69,14 @@ class FakeSupervisor:
         ]
 
     def restart(self, name: str) -> None:
+        self.calls.append(("restart", name))
         self.restarts.append((name, self.clock()))
         program = self.programs_by_name[name]
         program.started_at = self.clock()
         program.pid = next(PIDS)
 
     def start(self, name: str) -> None:
+        self.calls.append(("start", name))
         self.starts.append((name, self.clock()))
         program = self.programs_by_name[name]
         program.pid = next(PIDS)
@@ -79,6 +85,9 @@ class FakeSupervisor:
             program.started_at = self.clock()
         else:
             program.state = program.after_start
+
+    def signal(self, name: str, signame: str) -> None:
+        self.calls.append((f"SIG{signame}", name))
 
 
 @dataclass
@@ -138,6 +147,21 @@ def test_k_failed_pings_of_a_running_worker_restart_it_once(rig: Rig) -> None:
     for t in range(3, 30):
         rig.tick_at(float(t))
     assert rig.supervisor.restarts == [(WORKER, 2.0)]
+
+
+def test_a_hung_worker_gets_sigcont_just_before_its_restart(rig: Rig) -> None:
+    # A SIGSTOPped worker cannot act on supervisord's SIGTERM until it is continued.
+    rig.ping.default = False
+    for t in range(3):
+        rig.tick_at(float(t))
+    assert rig.supervisor.calls == [("SIGCONT", WORKER), ("restart", WORKER)]
+
+
+def test_a_fatal_program_is_started_without_sigcont(rig: Rig) -> None:
+    rig.supervisor.set("nua:cron", FATAL)
+    rig.tick_at(0.0)
+    rig.tick_at(5.0)
+    assert rig.supervisor.calls == [("start", "nua:cron")]
 
 
 def test_the_count_starts_again_after_a_restart(rig: Rig) -> None:
@@ -435,6 +459,9 @@ def test_an_app_unhealthy_k_times_in_a_row_is_restarted_with_backoff(
     gaps = [b - a for a, b in itertools.pairwise(restarts)]
     assert all(gap >= 30.0 for gap in gaps), gaps  # never faster than checks and backoff allow
     assert "unhealthy 3 times in a row" in caplog.text
+    # Each restart of the app follows a SIGCONT (it may be stopped, not just failing).
+    assert supervisor.calls[:2] == [("SIGCONT", APP), ("restart", APP)]
+    assert supervisor.calls.count(("SIGCONT", APP)) == len(restarts)
 
 
 def test_an_app_healthy_for_stable_after_has_its_backoff_forgotten() -> None:
@@ -475,3 +502,39 @@ def test_one_failed_check_between_good_ones_restarts_nothing() -> None:
         dog.tick()
         clock.now += 1.0
     assert supervisor.restarts == []
+
+
+# -- the sentinel's port to supervisord ----------------------------------------------------
+
+
+class _FakeRpc:
+    """supervisord's `supervisor.*` XML-RPC namespace, recording calls; may fault."""
+
+    def __init__(self, fault: xmlrpc.client.Fault | None = None) -> None:
+        self.fault = fault
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def signalProcess(self, *args: object) -> bool:  # supervisord spells it so
+        self.calls.append(("signalProcess", args))
+        if self.fault is not None:
+            raise self.fault
+        return True
+
+
+@dataclass
+class _FakeProxy:
+    supervisor: _FakeRpc
+
+
+def test_the_port_sends_sigcont_through_supervisord() -> None:
+    rpc = _FakeRpc()
+    SupervisordPort(_FakeProxy(rpc)).signal(WORKER, "CONT")
+    assert rpc.calls == [("signalProcess", (WORKER, "CONT"))]
+
+
+def test_a_program_gone_before_its_sigcont_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rpc = _FakeRpc(xmlrpc.client.Fault(70, "NOT_RUNNING: nua:rpc"))
+    SupervisordPort(_FakeProxy(rpc)).signal(WORKER, "CONT")
+    assert "sending SIGCONT to nua:rpc: NOT_RUNNING" in caplog.text
