@@ -1,15 +1,17 @@
 """`restore`: put a backup in place of the database, keeping the old one aside.
 
 The file is verified before anything is stopped: a bad file changes nothing.
-Then the orchestrator is stopped if it runs, the database (with its -wal and
--shm) moves to `<data>/replaced/`, the backup is copied next to the database
-and renamed into place, and the orchestrator starts again if it was running
-(start upgrades the schema when the backup is older).
+Then the orchestrator is stopped if it runs, and `_swap` puts a copy of the
+backup in place with one rename, the old database kept in `<data>/replaced/`
+(see `_swap` for why an interruption at any point leaves the old database or
+the new one). The schema is upgraded under the instance lock, by the code
+start uses, and the orchestrator starts again if it was running.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -37,8 +39,15 @@ from orchestrator.services.backup import (
 )
 from orchestrator.supervisor.daemon import Supervisord
 
-# Moved before the database itself: a stale WAL beside another database would be replayed into it.
-SIDE_FILES = ("-wal", "-shm", "-journal")
+# The files SQLite keeps beside a database; a stale WAL beside another database would be
+# replayed into it, so none of them may stay beside the database once the backup is in place.
+SIDE_FILES = ("-wal", "-journal", "-shm")
+# What of them holds data (the shared memory is rebuilt from the WAL).
+KEPT_SIDE_FILES = ("-wal", "-journal")
+# How long the checkpoint of the old database waits for a lock (nothing else should hold one).
+MERGE_BUSY_TIMEOUT_MS = 2_000
+# os.link fails so where the file system has no hard links (or not across these folders).
+LINK_UNSUPPORTED = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 class RestoreError(NuaError):
@@ -187,29 +196,39 @@ def _revision_of(database: Path) -> str | None:
 
 
 def _swap(backup: VerifiedBackup, database: Path, aside: Path, when: str) -> Path | None:
-    """Copy the backup beside the database, move the database aside, rename the copy in."""
-    tmp = database.with_name(f".{database.name}.restore-{secrets.token_hex(4)}.tmp")
+    """Put a copy of the backup in place of the database with one rename.
+
+    In this order, so that an interruption at any point (kill -9, power loss)
+    leaves at `database` either the old database, complete with what its WAL
+    held, or the new one, and never the old WAL beside the new file (SQLite
+    would replay it into the new file: a WAL does not name its database):
+
+    1. copy the backup beside the database, 0600 and flushed;
+    2. fold the old database's WAL into it (a checkpoint, crash-safe by
+       SQLite's own design), so the file alone is the whole old database;
+    3. hard-link it (copy it where links fail) into `aside`, with any side
+       file the checkpoint could not fold in (a damaged database), and flush;
+    4. remove the side files from beside the database: empty after 2;
+    5. rename the copy over the database and flush the folder: the one step
+       that switches from old to new.
+    """
+    _remove_stale_copies(database)
+    tmp = database.with_name(f"{_COPY_PREFIX.format(name=database.name)}{secrets.token_hex(4)}.tmp")
     try:
         _copy_private(backup.path, tmp)
-        moved: list[tuple[Path, Path]] = []
         replaced = None
         if os.path.lexists(database):
+            unmerged = _merge_side_files(database)
             ensure_private_dir(aside, "replaced")
             replaced = free_name(aside, when)
-            for suffix in SIDE_FILES:
-                side = database.with_name(database.name + suffix)
-                if os.path.lexists(side):
-                    side.rename(replaced.with_name(replaced.name + suffix))
-                    moved.append((side, replaced.with_name(replaced.name + suffix)))
-            database.rename(replaced)
-            moved.append((database, replaced))
+            _keep_aside(database, replaced)
+            for suffix in unmerged:
+                _keep_aside(_side(database, suffix), _side(replaced, suffix))
             fsync(aside)
-        try:
-            tmp.rename(database)
-        except OSError:
-            for original, now_at in reversed(moved):
-                now_at.rename(original)
-            raise
+            for suffix in SIDE_FILES:
+                _side(database, suffix).unlink(missing_ok=True)
+            fsync(database.parent)
+        tmp.replace(database)
         fsync(database.parent)
         return replaced
     except OSError as exc:
@@ -219,6 +238,92 @@ def _swap(backup: VerifiedBackup, database: Path, aside: Path, when: str) -> Pat
         ) from None
     finally:
         remove_with_side_files(tmp)
+
+
+# `.nua.db.restore-<random>.tmp`: the copy that step 1 of a swap makes.
+_COPY_PREFIX = ".{name}.restore-"
+
+
+def _side(database: Path, suffix: str) -> Path:
+    return database.with_name(database.name + suffix)
+
+
+def _remove_stale_copies(database: Path) -> None:
+    """Remove the copies an interrupted restore left beside the database (lock held)."""
+    prefix = _COPY_PREFIX.format(name=database.name)
+    for entry in os.scandir(database.parent):
+        if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def _merge_side_files(database: Path) -> list[str]:
+    """Fold the WAL into a sound database (or roll back its hot journal); return what is left.
+
+    Run with the orchestrator stopped and the instance lock held. A damaged
+    database is not written to: its WAL or journal is returned, to be kept
+    aside with it byte for byte.
+    """
+    if _sound(database):
+        busy, folded = False, False
+        try:
+            uri = f"{database.absolute().as_uri()}?mode=rw"
+            with closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as conn:
+                conn.execute(f"PRAGMA busy_timeout={MERGE_BUSY_TIMEOUT_MS}")
+                # Reading first rolls back a hot journal; the checkpoint folds the WAL in.
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                busy = bool(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+                folded = not busy
+        except sqlite3.Error as exc:
+            busy = _is_busy(exc)
+        # Closing the last connection removes the WAL: if it is still there, another
+        # process has the database open, and its WAL is not to be taken from under it.
+        if busy or (folded and os.path.lexists(_side(database, "-wal"))):
+            raise _in_use(database)
+    return [suffix for suffix in KEPT_SIDE_FILES if _size(_side(database, suffix))]
+
+
+def _sound(database: Path) -> bool:
+    """Whether SQLite reads the database, with its WAL, without finding damage (reads only)."""
+    try:
+        with closing(readonly.open_readonly(database)) as conn:
+            conn.execute(f"PRAGMA busy_timeout={MERGE_BUSY_TIMEOUT_MS}")
+            return [str(r[0]) for r in conn.execute("PRAGMA quick_check(1)")] == ["ok"]
+    except sqlite3.Error as exc:
+        if _is_busy(exc):
+            raise _in_use(database) from None
+        # A hot journal or a WAL to recover needs a writer; the checkpoint's connection is one.
+        return getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY_")
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+def _in_use(database: Path) -> RestoreError:
+    return RestoreError(
+        f"another process has the database {database} open; nothing was restored: "
+        "close it, then run restore again"
+    )
+
+
+def _size(path: Path) -> int:
+    """The size of `path`, 0 when it does not exist."""
+    try:
+        return path.lstat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _keep_aside(source: Path, target: Path) -> None:
+    """Hard-link `source` to `target`; copy it, flushed, where links are not possible."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in LINK_UNSUPPORTED:
+            raise
+        _copy_private(source, target)
 
 
 def _copy_private(source: Path, target: Path) -> None:

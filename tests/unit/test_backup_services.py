@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
-from contextlib import closing
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -337,3 +342,269 @@ def test_restore_while_not_running_swaps_and_keeps_the_old(short_home: Path) -> 
     assert _sha256(locations.database) == _sha256(saved)
     assert result.revision_before == result.revision_after == head_revision()
     assert not [p for p in locations.data.iterdir() if p.name.endswith(".tmp")]
+
+
+# -- restore: the swap, interrupted at every step ------------------------------------------
+
+
+def _add_users(path: Path, names: list[str]) -> None:
+    _execute(
+        path,
+        """INSERT INTO users (username, email, role, created_at, updated_at)
+           VALUES (?, ?, 'user', '2024', '2024')""",
+        params=[(name, f"{name}@example.com") for name in names],
+    )
+
+
+# A writer that commits, then dies without closing: its commits are only in the WAL.
+CRASHED_WRITER = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA wal_autocheckpoint=0")
+for name in sys.argv[2:]:
+    conn.execute(
+        "INSERT INTO users (username, email, role, created_at, updated_at) "
+        "VALUES (?, ?, 'user', '2024', '2024')",
+        (name, name + "@example.com"),
+    )
+os._exit(0)
+"""
+
+
+def _commit_into_wal_and_crash(path: Path, names: list[str]) -> None:
+    subprocess.run([sys.executable, "-c", CRASHED_WRITER, str(path), *names], check=True)
+    wal = path.with_name(path.name + "-wal")
+    assert wal.exists() and wal.stat().st_size > 0, "the writer left no WAL behind"
+
+
+Content = tuple[list[str], list[tuple[object, ...]]]
+
+
+def _content(path: Path) -> Content:
+    """Open `path` as the next start would (replaying a WAL beside it); check it; read it."""
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        users = [r[0] for r in conn.execute("SELECT username FROM users ORDER BY username")]
+        settings = conn.execute("SELECT key, value FROM settings ORDER BY key").fetchall()
+    return users, settings
+
+
+def _copy_with_side_files(source: Path, target: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        side = source.with_name(source.name + suffix)
+        if side.exists():
+            shutil.copyfile(side, target.with_name(target.name + suffix))
+            target.with_name(target.name + suffix).chmod(0o600)
+
+
+class Interrupted(BaseException):
+    """The process died here: this call and every later one never reach the disk."""
+
+
+# The calls that change what is on disk, in the order a swap makes them.
+DISK_CALLS = ("link", "unlink", "rename", "replace", "fsync")
+
+
+@contextmanager
+def dies_at(monkeypatch: pytest.MonkeyPatch, step: int | None) -> Iterator[list[str]]:
+    """Record every disk-changing call; from call number `step` on, each one dies."""
+    calls: list[str] = []
+
+    def dying(name: str, real: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            calls.append(f"{name} {Path(str(args[0])).name}" if name != "fsync" else name)
+            if step is not None and len(calls) >= step:
+                raise Interrupted(calls[-1])
+            return real(*args, **kwargs)
+
+        return call
+
+    with monkeypatch.context() as patched:
+        for name in DISK_CALLS:
+            patched.setattr(os, name, dying(name, getattr(os, name)))
+        yield calls
+
+
+@pytest.fixture
+def old_and_new(short_home: Path) -> tuple[Path, Path]:
+    """An old database whose last commits are only in its WAL, and a backup of another one."""
+    scratch = short_home / "scratch"
+    scratch.mkdir(mode=0o700)
+    old = scratch / "old.db"
+    _make_database(old)
+    _add_users(old, ["old-checkpointed"])
+    _commit_into_wal_and_crash(old, ["old-in-wal-1", "old-in-wal-2"])
+    source = resolve(short_home / "src")
+    source.data.mkdir(mode=0o700, parents=True)
+    _make_database(source.database)
+    _add_users(source.database, ["new-1", "new-2"])
+    saved = backup.backup(source, to=scratch / "saved.db").path
+    return old, saved
+
+
+def test_restore_interrupted_at_any_step_leaves_the_old_or_the_new_database(
+    short_home: Path, old_and_new: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, saved = old_and_new
+    reference = short_home / "reference.db"
+    _copy_with_side_files(old, reference)
+    expected_old = _content(reference)
+    expected_new = _content(saved)
+    assert "old-in-wal-2" in expected_old[0] and expected_new[0] == ["new-1", "new-2"]
+
+    def home(name: str) -> Locations:
+        locations = resolve(short_home / name)
+        locations.ensure()
+        _copy_with_side_files(old, locations.database)
+        return locations
+
+    with dies_at(monkeypatch, None) as calls:
+        restore.restore(home("whole"), saved, now=T0)
+    steps = list(calls)
+
+    outcomes: list[str] = []
+    for step in range(1, len(steps) + 1):
+        locations = home(f"h{step}")
+        with pytest.raises(Interrupted), dies_at(monkeypatch, step):
+            restore.restore(locations, saved, now=T0)
+        database = locations.database
+        assert database.exists(), f"no database after dying at step {step} ({steps[step - 1]})"
+        found = _content(database)
+        assert found in (expected_old, expected_new), (
+            f"dying at step {step} ({steps[step - 1]}) left neither the old nor the new "
+            f"database: {found[0]}"
+        )
+        outcomes.append("old" if found == expected_old else "new")
+    # Dying at step N means steps 1 to N-1 happened: the switch is the one rename over the
+    # database, and nothing after it goes back.
+    switch = outcomes.index("new")
+    assert steps[switch - 1].startswith("replace .nua.db.restore-"), (steps, outcomes)
+    assert outcomes == ["old"] * switch + ["new"] * (len(steps) - switch), outcomes
+    assert "link nua.db" in steps[: switch - 1], "the old database is kept aside before the switch"
+
+
+def test_restore_keeps_the_old_database_whole_in_replaced(
+    short_home: Path, old_and_new: tuple[Path, Path]
+) -> None:
+    old, saved = old_and_new
+    reference = short_home / "reference.db"
+    _copy_with_side_files(old, reference)
+    locations = resolve(short_home / "home")
+    locations.ensure()
+    _copy_with_side_files(old, locations.database)
+
+    result = restore.restore(locations, saved, now=T0)
+
+    assert result.replaced is not None
+    assert _content(result.replaced) == _content(reference)
+    assert stat.S_IMODE(result.replaced.stat().st_mode) == 0o600
+    assert _content(locations.database) == _content(saved)
+    # Nothing of the old database is left beside the new one, and no temporary copy.
+    assert sorted(p.name for p in locations.data.iterdir()) == ["nua.db", "replaced"]
+
+
+def test_restore_keeps_a_damaged_database_and_its_wal_aside_byte_for_byte(
+    short_home: Path, old_and_new: tuple[Path, Path]
+) -> None:
+    _old, saved = old_and_new
+    locations = resolve(short_home / "home")
+    locations.ensure()
+    database = locations.database
+    _make_database(database)
+    _add_users(database, [f"u{i}" for i in range(2000)])
+    _commit_into_wal_and_crash(database, ["in-wal"])
+    page = _rows(database, "PRAGMA page_size")[0][0]
+    assert isinstance(page, int)
+    with open(database, "r+b") as fh:  # pages 2 to 4: far from what the WAL rewrote
+        fh.seek(page)
+        fh.write(os.urandom(3 * page))
+    wal = database.with_name("nua.db-wal")
+    damaged, damaged_wal = _sha256(database), _sha256(wal)
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        assert conn.execute("PRAGMA quick_check(1)").fetchall() != [("ok",)]
+
+    result = restore.restore(locations, saved, now=T0)
+
+    # Not written to: the damaged file and its WAL are kept aside exactly as they were.
+    assert result.replaced is not None
+    assert _sha256(result.replaced) == damaged
+    assert _sha256(result.replaced.with_name(result.replaced.name + "-wal")) == damaged_wal
+    assert not wal.exists(), "the damaged database's WAL would be replayed into the new one"
+    assert _content(database) == _content(saved)
+
+
+def test_restore_of_a_file_that_is_not_a_database_keeps_it_aside(
+    short_home: Path, old_and_new: tuple[Path, Path]
+) -> None:
+    _old, saved = old_and_new
+    locations = resolve(short_home / "home")
+    locations.ensure()
+    locations.database.write_bytes(b"not a database at all" * 200)
+    locations.database.chmod(0o600)
+
+    result = restore.restore(locations, saved, now=T0)
+
+    assert result.replaced is not None
+    assert result.replaced.read_bytes() == b"not a database at all" * 200
+    assert result.revision_before is None
+    assert _content(locations.database) == _content(saved)
+
+
+def test_restore_copies_the_old_database_aside_where_hard_links_fail(
+    short_home: Path, old_and_new: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, saved = old_and_new
+    locations = resolve(short_home / "home")
+    locations.ensure()
+    _copy_with_side_files(old, locations.database)
+    expected = _content(locations.database)  # folds the WAL in: the copy must hold it too
+
+    def no_links(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    result = restore.restore(locations, saved, now=T0)
+
+    assert result.replaced is not None
+    assert result.replaced.stat().st_nlink == 1
+    assert stat.S_IMODE(result.replaced.stat().st_mode) == 0o600
+    assert _content(result.replaced) == expected
+    assert _content(locations.database) == _content(saved)
+
+
+def test_restore_refuses_while_another_process_has_the_database_open(
+    short_home: Path, old_and_new: tuple[Path, Path]
+) -> None:
+    old, saved = old_and_new
+    locations = resolve(short_home / "home")
+    locations.ensure()
+    _copy_with_side_files(old, locations.database)
+    other = sqlite3.connect(locations.database)
+    try:
+        before = _content(locations.database)
+        other.execute("SELECT count(*) FROM users").fetchone()
+        with pytest.raises(RestoreError, match=r"another process has the database .* open"):
+            restore.restore(locations, saved, now=T0)
+    finally:
+        other.close()
+    assert _content(locations.database) == before
+    assert not (locations.data / "replaced").exists() or not any(
+        (locations.data / "replaced").iterdir()
+    )
+    assert not [p for p in locations.data.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_restore_removes_the_copy_an_interrupted_restore_left(
+    short_home: Path, old_and_new: tuple[Path, Path]
+) -> None:
+    old, saved = old_and_new
+    locations = resolve(short_home / "home")
+    locations.ensure()
+    _copy_with_side_files(old, locations.database)
+    stale = locations.data / ".nua.db.restore-0badc0de.tmp"
+    stale.write_bytes(b"half a copy")
+
+    restore.restore(locations, saved, now=T0)
+
+    assert not stale.exists()
