@@ -1,12 +1,13 @@
 """An app folder packed as a tar.gz, and unpacked again without trusting the archive.
 
 `pack` is the client's half: regular files, folders and symbolic links that
-stay inside the folder, in a fixed order, so that the same folder gives the
-same bytes. `unpack` is the worker's half and treats the archive as hostile:
-it extracts into a temporary sibling of the destination, member by member
-with every check of `orchestrator.apps.extraction` made before anything of a
-member is written, and renames the folder into place only when every member
-passed; on any refusal the temporary folder is removed and nothing remains.
+stay inside the folder, in a fixed order (nua-config.toml first, then by
+name), so that the same folder gives the same bytes. `unpack` is the
+worker's half and treats the archive as hostile: it extracts into a
+temporary sibling of the destination, member by member with every check of
+`orchestrator.apps.extraction` made before anything of a member is written,
+and renames the folder into place only when every member passed; on any
+refusal the temporary folder is removed and nothing remains.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from orchestrator.errors import NuaError
 
+CONFIG_NAME = "nua-config.toml"
 DEFAULT_MAX_BYTES = 1024**3
 DEFAULT_MAX_MEMBERS = 50_000
 
@@ -69,6 +71,8 @@ def pack(
     if not root.is_dir():
         raise ArchiveError(f"{root} is not a folder")
     entries = list(_walk(root, root.resolve(), max_members))
+    # The config first: the worker reads it before the job runs, and stops there.
+    entries.sort(key=lambda e: e.name != CONFIG_NAME)
     total = sum(e.st.st_size for e in entries if stat.S_ISREG(e.st.st_mode))
     if total > max_bytes:
         raise ArchiveError(

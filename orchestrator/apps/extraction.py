@@ -102,8 +102,16 @@ class Extraction:
         self.seen: set[str] = set()
         self.files: set[str] = set()
         self.symlinks: dict[str, str] = {}
+        #: Set by a subclass to end the pass early.
+        self.done = False
 
     def run(self, source: bytes | str | os.PathLike[str]) -> Unpacked:
+        self._pass(source)
+        self._make_symlinks()
+        return Unpacked(self.count, self.written)
+
+    def _pass(self, source: bytes | str | os.PathLike[str]) -> None:
+        """Every member in order, each checked then extracted, until the end or `done`."""
         limit = self.max_bytes + (self.max_members + 1) * HEADER_ALLOWANCE + MAX_READ
         with _opened(source) as fh:
             gz = gzip.GzipFile(fileobj=fh, mode="rb")
@@ -113,10 +121,8 @@ class Extraction:
             except _READ_ERRORS as exc:
                 raise ArchiveError(f"not a tar.gz archive: {exc}") from None
             with tar:
-                while (member := self._next(tar)) is not None:
+                while not self.done and (member := self._next(tar)) is not None:
                     self._extract(tar, member)
-        self._make_symlinks()
-        return Unpacked(self.count, self.written)
 
     def _next(self, tar: tarfile.TarFile) -> tarfile.TarInfo | None:
         try:
@@ -312,3 +318,50 @@ class Extraction:
                     "the release through other links",
                     name,
                 )
+
+
+class Finder(Extraction):
+    """Unpack's pass and checks, writing nothing, up to one small file: read it and stop.
+
+    For the worker to read an upload's config before any job runs: every
+    member up to that file passes the checks of an unpack (name, type, links,
+    count, declared sizes, bounded headers and reads), so a forged header or a
+    10 GB member costs no more memory or time than it would at unpack.
+    """
+
+    def __init__(self, wanted: str, max_size: int, max_bytes: int, max_members: int) -> None:
+        # The data filter resolves names against a root: one that never exists.
+        super().__init__(Path("/nonexistent/nua-finder"), max_bytes, max_members)
+        self.wanted = wanted
+        self.max_size = max_size
+        self.found: bytes | None = None
+
+    def find(self, source: bytes | str | os.PathLike[str]) -> bytes | None:
+        """The wanted file's bytes, or None when the archive ends without it."""
+        self._pass(source)
+        return self.found
+
+    def _extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        name = self._name(member)
+        if name is None:
+            return
+        if member.issym():
+            self._check_symlink(member, name)
+        elif member.islnk():
+            self._hard_link_target(member)
+            self.files.add(name)
+        elif member.isreg():
+            self.files.add(name)
+        self._filtered_mode(member)
+        if name != self.wanted:
+            return
+        if not member.isreg():
+            raise self._refuse(member, "must be a file")
+        if member.size > self.max_size:
+            raise self._refuse(member, f"is larger than {self.max_size} bytes")
+        source = tar.extractfile(member)
+        try:
+            self.found = source.read(self.max_size + 1) if source is not None else b""
+        except _READ_ERRORS as exc:
+            raise self._refuse(member, f"damaged or truncated data: {exc}") from None
+        self.done = True

@@ -9,7 +9,6 @@ release folder, or out of an uploaded archive before anything is unpacked.
 from __future__ import annotations
 
 import re
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +49,31 @@ def load_release_config(folder: Path) -> dict[str, Any]:
     return _validated(text, CONFIG_NAME, folder)
 
 
-def peek_config(archive: Path) -> dict[str, Any]:
-    """The config inside an uploaded archive, read without unpacking anything else."""
+def peek_config(archive: Path, max_bytes: int, max_members: int) -> dict[str, Any]:
+    """The config inside an uploaded archive, read with unpack's limits and checks.
+
+    Nothing is written. Every member up to the config is checked as unpack
+    checks it (names, types, links, declared sizes, bounded headers), and the
+    archive is read no further than the config, so that a hostile upload
+    costs the RPC thread no more than the install's own unpack step would.
+    """
+    from orchestrator.apps.archive import ArchiveError
+    from orchestrator.apps.extraction import Finder
+
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            member = None
-            for candidate in (CONFIG_NAME, f"./{CONFIG_NAME}"):
-                try:
-                    member = tar.getmember(candidate)
-                    break
-                except KeyError:
-                    continue
-            if member is None or not member.isfile():
-                raise InvalidArgument(f"the app has no {CONFIG_NAME} at its top", field="config")
-            if member.size > MAX_CONFIG_BYTES:
-                raise InvalidArgument(f"{CONFIG_NAME} is larger than 64 KiB", field="config")
-            handle = tar.extractfile(member)
-            assert handle is not None
-            text = handle.read().decode("utf-8")
-    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as exc:
+        raw = Finder(CONFIG_NAME, MAX_CONFIG_BYTES, max_bytes, max_members).find(archive)
+    except ArchiveError as exc:
         raise InvalidArgument(
-            f"the upload is not a readable app archive: {exc}", field="upload"
+            f"the upload was refused at step unpack (reading its {CONFIG_NAME}): {exc}; "
+            "nothing was installed",
+            field="upload",
+        ) from None
+    if raw is None:
+        raise InvalidArgument(f"the app has no {CONFIG_NAME} at its top", field="config")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"{CONFIG_NAME} is not UTF-8 text (byte {exc.start})", field="config"
         ) from None
     return _validated(text, CONFIG_NAME, None)

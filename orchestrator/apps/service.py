@@ -187,7 +187,11 @@ class AppsService:
             _check_env(key, value)
         archive = self.uploads.finish(upload)
         try:
-            config = peek_config(archive)
+            config = peek_config(
+                archive,
+                int(self.settings["apps.max_release_bytes"]),
+                int(self.settings["apps.max_release_files"]),
+            )
             label = check_label(label if label is not None else config["id"])
             with self.context.read() as session:
                 existing = session.scalars(select(App).where(App.label == label)).first()

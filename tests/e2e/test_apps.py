@@ -13,7 +13,8 @@ from typing import Any
 import psutil
 import pytest
 
-from orchestrator.rpc.client import ConflictError, NotFoundError, RpcClient
+from orchestrator.rpc.client import ConflictError, InvalidArgumentError, NotFoundError, RpcClient
+from tests.apps import malicious
 from tests.support.apps import answers, fetch, install_archive, tar_of, wait_job
 from tests.support.orchestrator import Orchestrator
 from tests.support.polling import wait_for
@@ -228,6 +229,54 @@ def test_a_malicious_archive_is_refused_at_unpack(apps_home: Orchestrator, tmp_p
         assert job["state"] == "failed" and job["failed_step"] == "unpack", job
         assert not (apps_home.home / "apps" / "evil").exists()
     assert not (apps_home.home / "escape.txt").exists()
+
+
+def _nothing_left(orch: Orchestrator, client: RpcClient, label: str) -> None:
+    """No trace of `label`: no app, no files, no section, no log, no upload, no process."""
+    assert client.call("app.list") == []
+    assert not (orch.home / "apps" / label).exists()
+    assert list((orch.locations.config / "apps").iterdir()) == []
+    logs = orch.locations.logs / "apps"
+    assert not logs.exists() or [p.name for p in logs.iterdir()] == []
+    uploads = orch.locations.data / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+    assert f"app-{label}" not in orch.supervisorctl("status").stdout
+    assert not [
+        p
+        for p in psutil.process_iter(["cwd"])
+        if (p.info["cwd"] or "").startswith(str(orch.home / "apps"))
+    ]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    ("hostile", "says"),
+    [
+        (malicious.absolute_path, "archive member '/etc/nua-evil': an absolute path"),
+        (malicious.huge_pax_header, "a header or block larger than 1048576 bytes"),
+        (malicious.sparse_10gb, f"archive member 'big': declares {malicious.TEN_GB} bytes"),
+    ],
+    ids=["absolute-path", "huge-pax-header", "sparse-10gb"],
+)
+def test_a_hostile_upload_is_refused_at_unpack_before_or_in_the_job(
+    apps_home: Orchestrator, hostile: malicious.Member, says: str
+) -> None:
+    """Met while the worker reads the config (before any job): the call is refused;
+    met after the config: the job fails at its unpack step. Either way nothing remains."""
+    client = _client(apps_home)
+    worker = apps_home.program("nua:rpc").pid
+    with pytest.raises(InvalidArgumentError) as refused:
+        install_archive(client, malicious.archive(hostile), label="evil")
+    assert refused.value.message.startswith("the upload was refused at step unpack")
+    assert says in refused.value.message and refused.value.field == "upload"
+    _nothing_left(apps_home, client, "evil")
+
+    job = install_archive(client, malicious.archive(hostile, config_first=True), label="evil")
+    assert job["state"] == "failed" and job["failed_step"] == "unpack", job
+    assert says in job["error"]
+    _nothing_left(apps_home, client, "evil")
+    assert not Path("/etc/nua-evil").exists()
+    assert apps_home.program("nua:rpc").pid == worker, "the worker never restarted"
 
 
 SICKLY_BUILD = """cat > server.py <<'PY'

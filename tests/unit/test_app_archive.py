@@ -120,7 +120,7 @@ def test_pack_then_unpack_keeps_files_masked_modes_and_inner_links(
     assert sorted(p.name for p in out.iterdir()) == ["1"]
 
 
-def test_pack_is_deterministic_and_in_name_order(tmp_path: Path) -> None:
+def test_pack_is_deterministic_config_first_then_in_name_order(tmp_path: Path) -> None:
     app = _sample_folder(tmp_path)
     first = pack(app)
     assert pack(app) == first
@@ -128,12 +128,12 @@ def test_pack_is_deterministic_and_in_name_order(tmp_path: Path) -> None:
         names = tar.getnames()
         owners = {(m.uid, m.gid, m.uname, m.gname) for m in tar.getmembers()}
     assert names == [
+        "nua-config.toml",
         "bin",
         "bin/run",
         "current",
         "dangling",
         "empty",
-        "nua-config.toml",
         "secret.txt",
         "setuid",
         "shared",
