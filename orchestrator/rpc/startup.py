@@ -47,7 +47,10 @@ def open_worker(where: Locations) -> OpenWorker:
     with engine.connect() as conn:
         revision = current_revision(conn)
         stored = store.read_all(conn)
-    settings = effective_settings(stored, load_defaults()).values
+    effective = effective_settings(stored, load_defaults())
+    for line in effective.refused_warnings():
+        log.warning("%s", line.removeprefix("warning: "))
+    settings = effective.values
     _forget_old_answers(engine, float(settings["rpc.idempotency_hours"]))
     writer = Writer(engine, max_batch=int(settings["rpc.writer_batch"]))
     writer.start()

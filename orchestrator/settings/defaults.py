@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import SettingsError
+from orchestrator.settings import constraints
 
 DEFAULTS_FILE_ENV = "NUA_DEFAULTS_FILE"
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "nua_defaults_settings.toml"
@@ -40,6 +42,7 @@ def load_defaults(path: Path | None = None) -> dict[str, SettingValue]:
         raise SettingsError(_describe_toml_error(path, text, exc)) from None
     flat: dict[str, SettingValue] = {}
     _flatten(tree, "", flat, path, text)
+    _check_constraints(flat, path, text)
     return flat
 
 
@@ -64,19 +67,48 @@ def _flatten(
         out[key] = value
 
 
+def _check_constraints(flat: dict[str, SettingValue], path: Path, text: str) -> None:
+    """A shipped value must pass the check an operator's value passes (constraints.py)."""
+    for key, value in flat.items():
+        reason = constraints.problem(key, value)
+        if reason is not None:
+            raise SettingsError(
+                f"settings file {path}, line {_line_of(text, key)}, key {key}: "
+                f"{_shown(value)} is not allowed, {reason}"
+            )
+    broken = constraints.broken_orders(flat)
+    if broken:
+        order = broken[0]
+        raise SettingsError(
+            f"settings file {path}, line {_line_of(text, order.low)}, key {order.low}: "
+            f"{_shown(flat[order.low])} is more than {order.high} ({_shown(flat[order.high])}, "
+            f"line {_line_of(text, order.high)}); it must be at most {order.high}"
+        )
+
+
+def _shown(value: SettingValue) -> str:
+    """A value as the TOML file writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
 def _line_of(text: str, key: str) -> int | str:
     """The line of `section.name = ...` in the file, looking only inside its [section]."""
     section, _, name = key.rpartition(".")
     start, end = 0, len(text)
     if section:
-        header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$", re.MULTILINE)
+        # [ \t], not \s: \s also matches newlines, and a blank line would shift the count.
+        header = re.compile(
+            rf"^[ \t]*\[[ \t]*{re.escape(section)}[ \t]*\][ \t]*(#.*)?$", re.MULTILINE
+        )
         found = header.search(text)
         if found is None:
             return "?"
         start = found.end()
         following = re.compile(r"^\s*\[", re.MULTILINE).search(text, start)
         end = following.start() if following else len(text)
-    pattern = re.compile(rf"^\s*[\"']?{re.escape(name)}[\"']?\s*=", re.MULTILINE)
+    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*=", re.MULTILINE)
     match = pattern.search(text, start, end)
     return text.count("\n", 0, match.start()) + 1 if match else "?"
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 
 from orchestrator.errors import SettingsError
+from orchestrator.settings import constraints
 from orchestrator.settings.defaults import SettingValue
 
 PREFIX = "NUA_"
@@ -56,7 +57,11 @@ def parse_override(key: str, raw: str, default: SettingValue) -> SettingValue:
 def env_overrides(
     known: Mapping[str, SettingValue], environ: Mapping[str, str] | None = None
 ) -> tuple[dict[str, SettingValue], list[str]]:
-    """The overrides found in the environment, and the NUA_* names that match no setting."""
+    """The overrides found in the environment, and the NUA_* names that match no setting.
+
+    A value of the wrong type, or outside what its setting allows, is a
+    SettingsError naming the variable: the program refuses to start.
+    """
     env = os.environ if environ is None else environ
     by_var = {env_name(key): key for key in known}
     found: dict[str, SettingValue] = {}
@@ -68,5 +73,9 @@ def env_overrides(
         if key is None:
             unknown.append(var)
             continue
-        found[key] = parse_override(key, raw, known[key])
+        value = parse_override(key, raw, known[key])
+        reason = constraints.problem(key, value)
+        if reason is not None:
+            raise SettingsError(f"{var}={raw!r}: {reason} (setting {key})")
+        found[key] = value
     return found, sorted(unknown)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.settings.defaults import DEFAULTS_FILE, load_defaults
+from tests.support.badinput import assert_refused, db_fingerprint
 from tests.support.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.e2e
@@ -77,3 +78,75 @@ def test_environment_overrides_one_run_without_touching_the_database(
 def test_an_unknown_nua_variable_is_reported_not_silently_ignored(orch: Orchestrator) -> None:
     result = orch.start(env={"NUA_SENTINEL_INTERVALL": "1"})
     assert "NUA_SENTINEL_INTERVALL matches no setting" in result.stderr
+
+
+# -- constraints: no value can lock the operator out --------------------------------------
+
+
+def _rows(db: Path) -> list[tuple[str, str, str, str]]:
+    """Every stored setting with its change time: a refused value changes none of it."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return conn.execute(
+            'SELECT key, value, "default", updated_at FROM settings ORDER BY key'
+        ).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("rpc.threads", "0", "it must be from 1 to 1024"),
+        (
+            "supervisor.log_level",
+            "bogus",
+            "it must be one of critical, error, warn, info, debug, trace, blather",
+        ),
+    ],
+)
+def test_nua_settings_set_refuses_a_value_that_would_stop_the_next_start(
+    orch: Orchestrator, key: str, value: str, allowed: str
+) -> None:
+    orch.start()
+    before = _rows(orch.locations.database)
+
+    refused = orch.run("settings", "set", key, value, cli="nua")
+
+    assert refused.returncode == 2, refused
+    assert refused.stdout == ""
+    shown = value if value.isdigit() else f'"{value}"'
+    assert refused.stderr == (
+        f"error: {key} cannot be {shown}: {allowed}; nothing was changed (value)\n"
+    )
+    assert _rows(orch.locations.database) == before
+    # The next start is unharmed: the worker comes back and answers.
+    orch.run("restart")
+    assert orch.ping() == "pong"
+    assert _rows(orch.locations.database) == before
+
+
+def test_a_bad_override_is_refused_before_anything_starts(orch: Orchestrator) -> None:
+    orch.start()
+    orch.stop()
+    before = db_fingerprint(orch.locations.database)
+
+    result = orch.run("start", env={"NUA_RPC_THREADS": "0"})
+
+    assert_refused(
+        orch, result, "NUA_RPC_THREADS='0': it must be from 1 to 1024 (setting rpc.threads)"
+    )
+    assert db_fingerprint(orch.locations.database) == before
+
+
+def test_a_stored_value_from_before_the_checks_does_not_lock_the_operator_out(
+    orch: Orchestrator,
+) -> None:
+    orch.start()
+    orch.stop()
+    _operator_sets(orch.locations.database, "rpc.threads", 0)  # as an older release could
+
+    result = orch.start()
+
+    assert "warning: the stored rpc.threads = 0 is not allowed" in result.stderr
+    assert orch.ping() == "pong"
+    fixed = orch.run("settings", "set", "rpc.threads", "4", cli="nua")
+    assert fixed.returncode == 0, fixed.stderr
+    assert _settings(orch.locations.database)["rpc.threads"] == (4, 8)

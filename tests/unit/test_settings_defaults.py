@@ -143,3 +143,50 @@ def test_unreadable_path_is_reported(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot be read") as info:
         load_defaults(tmp_path)
     assert str(tmp_path) in str(info.value)
+
+
+# -- a defaults file must keep to the constraints of its own settings ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "words"),
+    [
+        ("[rpc]\nstop_timeout = 10\nthreads = 0\n", 3, "rpc.threads", "0 is not allowed"),
+        (
+            '[supervisor]\nlog_level = "bogus"\n',
+            2,
+            "supervisor.log_level",
+            '"bogus" is not allowed, it must be one of critical',
+        ),
+        ("[rpc]\n\nmax_message_bytes = -1\n", 3, "rpc.max_message_bytes", "from 16384"),
+        ("[sentinel]\ninterval = nan\n", 2, "sentinel.interval", "a finite number"),
+        ('[apps]\nuser = "-o"\n', 2, "apps.user", "a user name"),
+    ],
+)
+def test_a_value_that_breaks_its_constraint_names_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str, words: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(SettingsError) as info:
+        load_defaults(path)
+    message = str(info.value)
+    assert message.startswith(f"settings file {path}, line {line}, key {key}: ")
+    assert words in message
+
+
+def test_the_ends_of_a_range_out_of_order_name_both_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[apps]\nport_min = 30000\nport_max = 20999\n")
+    with pytest.raises(SettingsError) as info:
+        load_defaults(path)
+    assert str(info.value) == (
+        f"settings file {path}, line 2, key apps.port_min: 30000 is more than apps.port_max "
+        "(20999, line 3); it must be at most apps.port_max"
+    )
+
+
+def test_a_copy_of_the_shipped_file_with_one_bad_value_is_refused(tmp_path: Path) -> None:
+    text = DEFAULTS_FILE.read_text(encoding="utf-8").replace("threads = 8", "threads = 0")
+    path = _write(tmp_path, text)
+    line = text.splitlines().index("threads = 0") + 1
+    with pytest.raises(SettingsError, match=rf"line {line}, key rpc\.threads: 0 is not allowed"):
+        load_defaults(path)

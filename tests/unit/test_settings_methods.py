@@ -118,7 +118,7 @@ def test_a_key_that_is_not_a_string_is_an_invalid_argument(settings: SettingsMet
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [(BOOL, True), (INT, 7), (INT, -1), (FLOAT, 2.5), (STR, "debug"), (STR, "")],
+    [(BOOL, True), (INT, 7), (INT, 0), (FLOAT, 2.5), (STR, "debug"), (STR, "warn")],
 )
 def test_set_stores_a_value_of_the_right_type(
     settings: SettingsMethods, context: WorkerContext, key: str, value: Any
@@ -205,3 +205,85 @@ def test_the_namespace_registers_reads_and_changes(context: WorkerContext) -> No
     }
     for method in registry.methods.values():
         assert method.doc, f"{method.name} has no docstring"
+
+
+# -- constraints: what a value may be beyond its type ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        # The audit's lock-outs: each one stopped the worker at its next start.
+        ("rpc.threads", 0, "from 1 to 1024"),
+        ("rpc.max_message_bytes", -1, "from 16384 to 1073741824"),
+        ("rpc.max_batch", 0, "from 1 to 100000"),
+        ("supervisor.log_level", "bogus", "one of critical, error, warn, info, debug"),
+        ("supervisor.log_level", "", "one of critical"),
+        ("rpc.idempotency_hours", 0.0, "more than 0 and at most 8784"),
+        ("sentinel.interval", 1e9, "from 0.1 to 86400"),
+        ("supervisor.log_max_bytes", "ten megs", "a size like 10MB"),
+        ("supervisor.executable", "bin/supervisord", "an absolute path"),
+        ("supervisor.executable", "-c", "a command name"),
+        ("apps.user", "-o", "a user name like nua-app"),
+        ("apps.port_max", 70000, "from 1 to 65535"),
+    ],
+)
+def test_set_refuses_a_value_outside_what_the_setting_allows(
+    settings: SettingsMethods, context: WorkerContext, key: str, value: Any, allowed: str
+) -> None:
+    before = _stored(context, key)
+    with pytest.raises(InvalidArgument) as caught:
+        settings.set(key, value)
+    error = caught.value.to_error()
+    assert error["code"] == -32003
+    assert error["data"]["name"] == "invalid_argument"
+    assert error["data"]["field"] == "value"
+    assert error["data"]["key"] == key
+    assert allowed in error["data"]["allowed"]
+    # The message names the key, the value and what is allowed.
+    assert error["message"].startswith(f"{key} cannot be {json.dumps(value)}: it must be ")
+    assert allowed in error["message"]
+    assert "nothing was changed" in error["message"]
+    assert _stored(context, key) == before
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("rpc.threads", 1),
+        ("rpc.threads", 1024),
+        ("rpc.max_message_bytes", 16384),
+        ("supervisor.log_level", "blather"),
+        ("supervisor.log_max_bytes", "0"),
+        ("supervisor.executable", "/usr/local/bin/supervisord"),
+        ("supervisor.executable", "supervisord"),
+        ("apps.user", ""),
+        ("rpc.idempotency_hours", 0.5),
+    ],
+)
+def test_set_takes_the_values_at_the_edges_of_what_is_allowed(
+    settings: SettingsMethods, context: WorkerContext, key: str, value: Any
+) -> None:
+    assert settings.set(key, value)["value"] == value
+    assert _stored(context, key) == json.dumps(value)
+
+
+def test_the_two_ends_of_a_range_stay_in_order(
+    settings: SettingsMethods, context: WorkerContext
+) -> None:
+    low, high = DEFAULTS["apps.port_min"], DEFAULTS["apps.port_max"]
+    with pytest.raises(InvalidArgument) as caught:
+        settings.set("apps.port_min", high + 1)
+    assert f"at most apps.port_max ({high})" in caught.value.message
+    assert "change the other end of the range first" in caught.value.message
+    with pytest.raises(InvalidArgument) as caught:
+        settings.set("apps.port_max", low - 1)
+    assert f"at least apps.port_min ({low})" in caught.value.message
+    assert _stored(context, "apps.port_min") == json.dumps(low)
+    assert _stored(context, "apps.port_max") == json.dumps(high)
+    # Moving the whole range up: the upper end first, then the lower one.
+    settings.set("apps.port_max", 30999)
+    settings.set("apps.port_min", 30000)
+    assert settings.get("apps.port_min")["value"] == 30000
+    # An equal pair is a range of one port.
+    settings.set("apps.port_max", 30000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.errors import SettingsError
-from orchestrator.settings.defaults import SettingValue
+from orchestrator.settings.defaults import DEFAULTS_FILE, SettingValue, load_defaults
 from orchestrator.settings.effective import effective_settings
 from orchestrator.settings.overrides import env_name, env_overrides, parse_override
 
@@ -149,3 +149,72 @@ def test_effective_settings_without_environment_keeps_stored_values() -> None:
     eff = effective_settings({"a.x": 10}, {"a.x": 1, "a.y": 2}, {})
     assert eff.values == {"a.x": 10, "a.y": 2}
     assert eff.overridden == {}
+
+
+# -- constraints: an override outside what its setting allows stops the program -----------
+
+SHIPPED = load_defaults(DEFAULTS_FILE)
+
+
+@pytest.mark.parametrize(
+    ("var", "raw", "allowed"),
+    [
+        ("NUA_RPC_THREADS", "0", "from 1 to 1024"),
+        ("NUA_RPC_MAX_MESSAGE_BYTES", "-1", "from 16384 to"),
+        ("NUA_RPC_MAX_BATCH", "0", "from 1 to 100000"),
+        ("NUA_SUPERVISOR_LOG_LEVEL", "bogus", "one of critical, error, warn, info"),
+        ("NUA_SENTINEL_INTERVAL", "nan", "a finite number"),
+        ("NUA_RPC_IDEMPOTENCY_HOURS", "1e999", "a finite number"),
+        ("NUA_SUPERVISOR_EXECUTABLE", "bin/supervisord", "an absolute path"),
+    ],
+)
+def test_an_override_outside_its_range_is_refused_naming_the_variable(
+    var: str, raw: str, allowed: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        env_overrides(SHIPPED, {var: raw})
+    message = str(info.value)
+    assert message.startswith(f"{var}={raw!r}: it must be ")
+    assert allowed in message
+    assert "\n" not in message
+    key = next(k for k in SHIPPED if env_name(k) == var)
+    assert message.endswith(f"(setting {key})")
+
+
+def test_an_override_at_the_edge_of_its_range_is_taken() -> None:
+    found, _ = env_overrides(SHIPPED, {"NUA_RPC_THREADS": "1", "NUA_SUPERVISOR_LOG_LEVEL": "warn"})
+    assert found == {"rpc.threads": 1, "supervisor.log_level": "warn"}
+
+
+def test_an_override_that_crosses_the_other_end_of_a_range_is_refused() -> None:
+    stored = {"apps.port_min": 20000, "apps.port_max": 20999}
+    with pytest.raises(SettingsError) as info:
+        effective_settings(stored, SHIPPED, {"NUA_APPS_PORT_MIN": "21000"})
+    assert str(info.value) == (
+        "NUA_APPS_PORT_MIN='21000': it must be at most apps.port_max (20999) "
+        "(setting apps.port_min)"
+    )
+    # Both ends moved together is fine.
+    eff = effective_settings(
+        stored, SHIPPED, {"NUA_APPS_PORT_MIN": "30000", "NUA_APPS_PORT_MAX": "30000"}
+    )
+    assert (eff["apps.port_min"], eff["apps.port_max"]) == (30000, 30000)
+
+
+def test_a_stored_value_this_release_does_not_allow_gives_way_to_the_default() -> None:
+    # Stored before settings.set checked ranges: refusing to start would lock the
+    # operator out (nua needs a running worker to change it).
+    stored = {"rpc.threads": 0, "supervisor.log_level": "bogus", "rpc.max_batch": 50}
+    eff = effective_settings(stored, SHIPPED, {"NUA_SUPERVISOR_LOG_LEVEL": "debug"})
+    assert eff["rpc.threads"] == SHIPPED["rpc.threads"]
+    assert eff["supervisor.log_level"] == "debug"  # the override still applies
+    assert eff["rpc.max_batch"] == 50
+    assert eff.refused_stored == {"rpc.threads": 0, "supervisor.log_level": "bogus"}
+    warnings = eff.refused_warnings()
+    assert warnings[0] == (
+        "warning: the stored rpc.threads = 0 is not allowed (it must be from 1 to 1024); "
+        f"this run uses {SHIPPED['rpc.threads']} instead: fix it with "
+        "`nua settings set rpc.threads VALUE` or `nua settings reset rpc.threads`"
+    )
+    assert warnings[1].startswith('warning: the stored supervisor.log_level = "bogus"')
+    assert 'this run uses "debug" instead' in warnings[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from orchestrator.db.models import Setting, utcnow
 from orchestrator.rpc.errors import InvalidArgument, NotFound
 from orchestrator.rpc.registry import Namespace, public
+from orchestrator.settings import constraints
 
 # The name of each setting type, as `settings.list` reports it.
 TYPE_NAMES: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str"}
@@ -57,6 +59,32 @@ def coerce(key: str, value: Any, default: Any) -> Any:
         got = "null" if value is None else f"{type_name(value)} {json.dumps(value)}"
         raise InvalidArgument(f"{key} takes {EXPECTED.get(kind, kind)}, not {got}", field="value")
     return value
+
+
+def check_allowed(key: str, value: Any, others: Mapping[str, Any]) -> None:
+    """InvalidArgument naming the key, the value and what is allowed, unless `value` is."""
+    reason = constraints.problem(key, value)
+    hint = ""
+    if reason is None:
+        reason = constraints.order_problem(key, value, others)
+        hint = "; change the other end of the range first"
+    if reason is not None:
+        raise InvalidArgument(
+            f"{key} cannot be {json.dumps(value)}: {reason}{hint}; nothing was changed",
+            field="value",
+            key=key,
+            allowed=constraints.allowed(key),
+        )
+
+
+def _order_partners(session: Session, key: str) -> dict[str, Any]:
+    """The stored values of the settings that `key` must stay ordered with."""
+    names = [o.high for o in constraints.ORDERS if o.low == key]
+    names += [o.low for o in constraints.ORDERS if o.high == key]
+    if not names:
+        return {}
+    rows = session.scalars(select(Setting).where(Setting.key.in_(names)))
+    return {row.key: row.value for row in rows}
 
 
 def describe(row: Setting) -> dict[str, Any]:
@@ -99,12 +127,16 @@ class SettingsMethods(Namespace):
         """Store a new value; it must have the type of the setting's default.
 
         A float setting accepts an integer (stored as a float); an integer
-        setting refuses booleans. It applies from the next `nua-orchestrator restart`.
+        setting refuses booleans. A value outside what the setting allows (a
+        range, a set of words, a shape: `data.allowed` says) is refused, so
+        that no value can stop the orchestrator at its next start. It applies
+        from the next `nua-orchestrator restart`.
         """
 
         def job(session: Session) -> dict[str, Any]:
             row = _row(session, key)
             new = coerce(row.key, value, row.default)
+            check_allowed(row.key, new, _order_partners(session, row.key))
             if not same(row.value, new):
                 row.value = new
                 row.updated_at = utcnow()
