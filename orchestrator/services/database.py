@@ -1,20 +1,48 @@
-"""Preparing the database at start: check it, upgrade it, bootstrap settings."""
+"""The database at start: look at it without writing, then upgrade it and merge settings.
+
+`preview` reads what start must know before it changes anything (is the URL
+usable, is the file ours, which settings are stored), so that bad input is
+refused while the database is still untouched; `prepare` then upgrades the
+schema and merges the defaults.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from alembic.util import CommandError
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from orchestrator.db.engine import make_engine
-from orchestrator.db.schema import current_revision, ensure_sqlite_file, upgrade
-from orchestrator.db.url import database_url, display_url, sqlite_path
+from orchestrator.db.models import Setting
+from orchestrator.db.readonly import open_readonly, table_names
+from orchestrator.db.schema import check_sqlite_file, current_revision, ensure_sqlite_file, upgrade
+from orchestrator.db.url import DATABASE_URL_ENV, database_url, display_url, sqlite_path
 from orchestrator.errors import DamagedDatabaseError, DatabaseError
 from orchestrator.host.locations import Locations
 from orchestrator.settings import store
 from orchestrator.settings.defaults import SettingValue
 from orchestrator.settings.store import MergePlan
+
+# A password in a URL that SQLAlchemy cannot parse (so cannot hide) for us.
+URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+@dataclass(frozen=True)
+class DatabasePreview:
+    """What start knows about the database before it changes anything."""
+
+    url: str
+    path: Path | None  # the SQLite file; None for another backend
+    # The stored settings as `prepare` will leave them, newer defaults merged.
+    stored_settings: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -26,20 +54,42 @@ class PreparedDatabase:
     stored_settings: dict[str, Any]
 
 
-def prepare(locations: Locations, defaults: dict[str, SettingValue]) -> PreparedDatabase:
-    """Check the database (touching nothing if it is not ours), upgrade it, merge settings.
+def preview(locations: Locations, defaults: dict[str, SettingValue]) -> DatabasePreview:
+    """Check the URL and the database, and read its settings, writing nothing.
 
-    Call with the instance lock held.
+    Refuses a URL SQLAlchemy cannot use, and a database file that is foreign,
+    damaged or newer than the code.
     """
     url = database_url(locations)
-    path = sqlite_path(url)
-    try:
-        created = ensure_sqlite_file(path) if path is not None else False
-    except DamagedDatabaseError as exc:
-        from orchestrator.services.backup import restore_advice
+    path = _sqlite_path(url)
+    if path is not None:
+        try:
+            check_sqlite_file(path)
+        except DamagedDatabaseError as exc:
+            from orchestrator.services.backup import restore_advice
 
-        raise DamagedDatabaseError(f"{exc.message}; {restore_advice(locations)}") from None
-    engine = make_engine(url)
+            raise DamagedDatabaseError(f"{exc.message}; {restore_advice(locations)}") from None
+        pairs = _read_sqlite_settings(path)
+    else:
+        pairs = _read_settings(url)
+    return DatabasePreview(url=url, path=path, stored_settings=_after_merge(pairs, defaults))
+
+
+def prepare(
+    locations: Locations,
+    defaults: dict[str, SettingValue],
+    seen: DatabasePreview | None = None,
+) -> PreparedDatabase:
+    """Check the database (touching nothing if it is not ours), upgrade it, merge settings.
+
+    Call with the instance lock held. `seen` is this start's `preview`, which
+    has already checked the database.
+    """
+    seen = seen or preview(locations, defaults)
+    url, path = seen.url, seen.path
+    # An existing file was checked by preview; only a missing one is created (0600).
+    created = ensure_sqlite_file(path) if path is not None and not os.path.lexists(path) else False
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             upgrade(conn)
@@ -48,6 +98,14 @@ def prepare(locations: Locations, defaults: dict[str, SettingValue]) -> Prepared
             revision = current_revision(conn)
     except DatabaseError:
         raise
+    except CommandError as exc:
+        # SQLite files are checked first; another backend at a revision this code
+        # does not know ends here.
+        raise DatabaseError(
+            f"database {display_url(url)} could not be upgraded: {exc}; nothing was changed: "
+            "it was probably written by a newer nua-orchestrator: upgrade nua-orchestrator "
+            f"or check {DATABASE_URL_ENV}"
+        ) from None
     except OperationalError as exc:
         raise DatabaseError(
             f"database {display_url(url)} could not be upgraded: {exc.orig}; nothing was changed"
@@ -59,3 +117,90 @@ def prepare(locations: Locations, defaults: dict[str, SettingValue]) -> Prepared
     return PreparedDatabase(
         url=url, revision=revision, created=created, merge=merge, stored_settings=stored
     )
+
+
+def _after_merge(
+    pairs: dict[str, tuple[Any, Any]], defaults: dict[str, SettingValue]
+) -> dict[str, Any]:
+    """The stored values once `store.bootstrap` has merged `defaults` (see its rules)."""
+    plan = store.plan_merge(pairs, defaults)
+    values = {key: value for key, (value, _default) in pairs.items()}
+    values.update(plan.added)
+    values.update(plan.followed)
+    return values
+
+
+def _read_sqlite_settings(path: Path) -> dict[str, tuple[Any, Any]]:
+    """Stored (value, default) pairs of a checked SQLite file, through a read-only connection."""
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    try:
+        conn = open_readonly(path)
+        try:
+            if "settings" not in table_names(conn):
+                return {}
+            rows = conn.execute('SELECT key, value, "default" FROM settings').fetchall()
+        finally:
+            conn.close()
+        return {key: (json.loads(value), json.loads(default)) for key, value, default in rows}
+    except (sqlite3.Error, ValueError) as exc:
+        raise DatabaseError(
+            f"database {path}: its settings cannot be read ({exc}); nothing was changed: "
+            "run nua-orchestrator db check"
+        ) from None
+
+
+def _read_settings(url: str) -> dict[str, tuple[Any, Any]]:
+    """Stored (value, default) pairs of another backend; reads only."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(Setting.__tablename__):
+                return {}
+            rows = conn.execute(select(Setting.key, Setting.value, Setting.default)).all()
+            return {key: (value, default) for key, value, default in rows}
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise DatabaseError(
+            f"database {display_url(url)} cannot be read: {reason}; nothing was changed: "
+            f"check that it runs and that {DATABASE_URL_ENV} is right"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _sqlite_path(url: str) -> Path | None:
+    try:
+        return sqlite_path(url)
+    except (ArgumentError, ValueError) as exc:
+        raise _bad_url(url, exc) from None
+
+
+def _engine(url: str) -> Engine:
+    try:
+        return make_engine(url)
+    except ImportError as exc:
+        raise DatabaseError(
+            f"{_source(url)}: its database driver is not installed ({exc}); install it "
+            f"where nua-orchestrator runs, or change {DATABASE_URL_ENV}"
+        ) from None
+    except (ArgumentError, ValueError) as exc:
+        raise _bad_url(url, exc) from None
+
+
+def _bad_url(url: str, exc: Exception) -> DatabaseError:
+    return DatabaseError(
+        f"{_source(url)} is not a database URL SQLAlchemy can use ({exc}); set "
+        f"{DATABASE_URL_ENV} to a URL like sqlite:////path/to/nua.db, or unset it"
+    )
+
+
+def _source(url: str) -> str:
+    """Where the URL came from, with any password hidden."""
+    try:
+        shown = display_url(url)
+    except (ArgumentError, ValueError):
+        shown = URL_PASSWORD.sub(r"\1***@", url)
+    if os.environ.get(DATABASE_URL_ENV) == url:
+        return f"{DATABASE_URL_ENV}={shown!r}"
+    return f"database URL {shown!r}"

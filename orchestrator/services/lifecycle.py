@@ -19,7 +19,6 @@ from orchestrator.host.planted_links import refuse_planted_links
 from orchestrator.rpc.client import ClientError, RpcClient
 from orchestrator.settings.defaults import load_defaults
 from orchestrator.settings.effective import EffectiveSettings, effective_settings
-from orchestrator.settings.overrides import env_overrides
 from orchestrator.supervisor import config as supervisor_config
 from orchestrator.supervisor import control
 from orchestrator.supervisor.daemon import DEFAULT_STOP_TIMEOUT, Leftovers, Supervisord, tail
@@ -66,29 +65,27 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
         if cleaned:
             report(f"cleaned what a previous run left: {cleaned.describe()}")
         # SQLAlchemy and Alembic are imported only by the commands that need them.
-        from orchestrator.services.database import prepare
+        from orchestrator.services.database import prepare, preview
 
         defaults = load_defaults()
-        env_overrides(defaults)  # a bad NUA_* value is refused before the database is touched
-        database = prepare(locations, defaults)
+        # Whatever can be refused without writing is checked before the database
+        # is created or upgraded (bad input never modifies it): the URL and the
+        # file, the settings this run will use, the config they render, supervisord.
+        seen = preview(locations, defaults)
+        planned = effective_settings(seen.stored_settings, defaults)
+        token = secrets.token_hex(16)
+        _render(locations, planned, token)
+        daemon.command(str(planned.get("supervisor.executable", "")))
+        database = prepare(locations, defaults, seen)
         settings = effective_settings(database.stored_settings, defaults)
         for var in settings.unknown_env:
             report(f"warning: {var} matches no setting; ignored")
-        for line in settings.refused_warnings():
-            report(line)
         from orchestrator.apps.sections import write_all
 
         write_all(locations, database.url, settings.values)
-        token = secrets.token_hex(16)
-        rendered = supervisor_config.render(
-            resources.supervisor_template().read_text(encoding="utf-8"),
-            locations,
-            settings.values,
-            token,
-        )
+        rendered = _render(locations, settings, token)
         supervisor_config.write(locations.supervisor_conf, rendered)
         executable = str(settings.get("supervisor.executable", ""))
-        daemon.command(executable)  # fail early, before anything runs
         start_timeout = float(settings["supervisor.start_timeout"])
         stop_timeout = float(settings["supervisor.stop_timeout"])
         ident = daemon.launch(executable, start_timeout, stop_timeout)
@@ -106,6 +103,18 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
             programs=rendered.programs,
             seconds=time.monotonic() - began,
         )
+
+
+def _render(
+    locations: Locations, settings: EffectiveSettings, token: str
+) -> supervisor_config.RenderedConfig:
+    """supervisord.conf for this run, in memory (SettingsError naming what is wrong)."""
+    return supervisor_config.render(
+        resources.supervisor_template().read_text(encoding="utf-8"),
+        locations,
+        settings.values,
+        token,
+    )
 
 
 def _wait_ready(locations: Locations, daemon: Supervisord, timeout: float) -> None:

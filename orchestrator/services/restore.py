@@ -109,25 +109,31 @@ def verify(path: Path) -> VerifiedBackup:
             f"backup {path} has a write-ahead log beside it ({wal}) that the copy would miss: "
             f"take a backup of it with `nua-orchestrator backup` instead; {nothing}"
         )
+    revision = _check_database(path, f"backup {path}", nothing)
+    return VerifiedBackup(path=path, size=st.st_size, revision=revision)
+
+
+def _check_database(path: Path, what: str, nothing: str) -> str:
+    """Integrity, a Nua database, a revision this code knows: return the revision, or refuse."""
     try:
         with closing(readonly.open_readonly(path)) as conn:
             errors = readonly.integrity_errors(conn)
             tables = readonly.table_names(conn) if not errors else set()
             revision = readonly.revision(conn) if not errors else None
     except sqlite3.Error as exc:
-        raise RestoreError(f"backup {path} cannot be read ({exc}); {nothing}") from None
+        raise RestoreError(f"{what} cannot be read ({exc}); {nothing}") from None
     if errors:
-        raise RestoreError(f"backup {path} fails its integrity check ({errors[0]}); {nothing}")
+        raise RestoreError(f"{what} fails its integrity check ({errors[0]}); {nothing}")
     if "alembic_version" not in tables or "settings" not in tables or revision is None:
         raise RestoreError(
-            f"backup {path} is not a Nua database (no alembic_version or settings); {nothing}"
+            f"{what} is not a Nua database (no alembic_version or settings); {nothing}"
         )
     if revision not in known_revisions():
         raise RestoreError(
-            f"backup {path} is at schema revision {revision}, newer than this "
+            f"{what} is at schema revision {revision}, newer than this "
             f"nua-orchestrator (head {head_revision()}): upgrade nua-orchestrator first; {nothing}"
         )
-    return VerifiedBackup(path=path, size=st.st_size, revision=revision)
+    return revision
 
 
 def replaced_dir(locations: Locations) -> Path:
@@ -156,8 +162,7 @@ def restore(
                     "another command started the orchestrator during the restore; "
                     "nothing was restored: run restore again"
                 )
-            before = _revision_of(database)
-            replaced = _swap(backup, database, replaced_dir(locations), stamp(now))
+            replaced, before = _swap(backup, database, replaced_dir(locations), stamp(now))
     except BaseException:
         if stopped.was_running:
             with contextlib.suppress(NuaError):
@@ -187,15 +192,9 @@ def restore(
     )
 
 
-def _revision_of(database: Path) -> str | None:
-    try:
-        with closing(readonly.open_readonly(database)) as conn:
-            return readonly.revision(conn)
-    except sqlite3.Error:
-        return None
-
-
-def _swap(backup: VerifiedBackup, database: Path, aside: Path, when: str) -> Path | None:
+def _swap(
+    backup: VerifiedBackup, database: Path, aside: Path, when: str
+) -> tuple[Path | None, str | None]:
     """Put a copy of the backup in place of the database with one rename.
 
     In this order, so that an interruption at any point (kill -9, power loss)
@@ -203,7 +202,8 @@ def _swap(backup: VerifiedBackup, database: Path, aside: Path, when: str) -> Pat
     held, or the new one, and never the old WAL beside the new file (SQLite
     would replay it into the new file: a WAL does not name its database):
 
-    1. copy the backup beside the database, 0600 and flushed;
+    1. copy the backup beside the database, 0600 and flushed, and check the
+       copy as the backup was checked (it is the copy that goes into service);
     2. fold the old database's WAL into it (a checkpoint, crash-safe by
        SQLite's own design), so the file alone is the whole old database;
     3. hard-link it (copy it where links fail) into `aside`, with any side
@@ -216,9 +216,10 @@ def _swap(backup: VerifiedBackup, database: Path, aside: Path, when: str) -> Pat
     tmp = database.with_name(f"{_COPY_PREFIX.format(name=database.name)}{secrets.token_hex(4)}.tmp")
     try:
         _copy_private(backup.path, tmp)
-        replaced = None
+        _check_copy(tmp, backup)
+        replaced, before = None, None
         if os.path.lexists(database):
-            unmerged = _merge_side_files(database)
+            before, unmerged = _merge_side_files(database)
             ensure_private_dir(aside, "replaced")
             replaced = free_name(aside, when)
             _keep_aside(database, replaced)
@@ -230,7 +231,7 @@ def _swap(backup: VerifiedBackup, database: Path, aside: Path, when: str) -> Pat
             fsync(database.parent)
         tmp.replace(database)
         fsync(database.parent)
-        return replaced
+        return replaced, before
     except OSError as exc:
         raise RestoreError(
             f"the backup could not be put in place at {database}: {exc.strerror or exc}; "
@@ -238,6 +239,17 @@ def _swap(backup: VerifiedBackup, database: Path, aside: Path, when: str) -> Pat
         ) from None
     finally:
         remove_with_side_files(tmp)
+
+
+def _check_copy(copy: Path, backup: VerifiedBackup) -> None:
+    """Check the copy that goes into service as the backup was checked: it is what runs."""
+    nothing = "it was removed and nothing was restored: run restore again"
+    revision = _check_database(copy, f"the copy of backup {backup.path} ({copy})", nothing)
+    if revision != backup.revision:
+        raise RestoreError(
+            f"backup {backup.path} changed during the restore: its copy is at schema revision "
+            f"{revision}, the file was verified at {backup.revision}; {nothing}"
+        )
 
 
 # `.nua.db.restore-<random>.tmp`: the copy that step 1 of a swap makes.
@@ -256,21 +268,23 @@ def _remove_stale_copies(database: Path) -> None:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def _merge_side_files(database: Path) -> list[str]:
-    """Fold the WAL into a sound database (or roll back its hot journal); return what is left.
+def _merge_side_files(database: Path) -> tuple[str | None, list[str]]:
+    """Fold the WAL into a sound database (or roll back its hot journal).
 
-    Run with the orchestrator stopped and the instance lock held. A damaged
-    database is not written to: its WAL or journal is returned, to be kept
-    aside with it byte for byte.
+    Returns the database's schema revision and the side files still holding
+    data. Run with the orchestrator stopped and the instance lock held. A
+    damaged database is not written to: its WAL or journal is returned, to be
+    kept aside with it byte for byte.
     """
-    if _sound(database):
+    sound, revision = _look(database)
+    if sound:
         busy, folded = False, False
         try:
             uri = f"{database.absolute().as_uri()}?mode=rw"
             with closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as conn:
                 conn.execute(f"PRAGMA busy_timeout={MERGE_BUSY_TIMEOUT_MS}")
                 # Reading first rolls back a hot journal; the checkpoint folds the WAL in.
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                revision = readonly.revision(conn)
                 busy = bool(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
                 folded = not busy
         except sqlite3.Error as exc:
@@ -279,20 +293,26 @@ def _merge_side_files(database: Path) -> list[str]:
         # process has the database open, and its WAL is not to be taken from under it.
         if busy or (folded and os.path.lexists(_side(database, "-wal"))):
             raise _in_use(database)
-    return [suffix for suffix in KEPT_SIDE_FILES if _size(_side(database, suffix))]
+    return revision, [suffix for suffix in KEPT_SIDE_FILES if _size(_side(database, suffix))]
 
 
-def _sound(database: Path) -> bool:
-    """Whether SQLite reads the database, with its WAL, without finding damage (reads only)."""
+def _look(database: Path) -> tuple[bool, str | None]:
+    """Whether SQLite reads the database, WAL included, without finding damage; its revision.
+
+    Reads only.
+    """
     try:
         with closing(readonly.open_readonly(database)) as conn:
             conn.execute(f"PRAGMA busy_timeout={MERGE_BUSY_TIMEOUT_MS}")
-            return [str(r[0]) for r in conn.execute("PRAGMA quick_check(1)")] == ["ok"]
+            sound = [str(r[0]) for r in conn.execute("PRAGMA quick_check(1)")] == ["ok"]
+            with contextlib.suppress(sqlite3.Error):
+                return sound, readonly.revision(conn)
+            return sound, None
     except sqlite3.Error as exc:
         if _is_busy(exc):
             raise _in_use(database) from None
         # A hot journal or a WAL to recover needs a writer; the checkpoint's connection is one.
-        return getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY_")
+        return getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY_"), None
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

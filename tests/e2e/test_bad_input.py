@@ -57,6 +57,13 @@ def defaults_file() -> Iterator[Path]:
         yield folder / "nua_defaults_settings.toml"
 
 
+def with_new_defaults(defaults_file: Path) -> dict[str, str]:
+    """A newer release's defaults (one key more): a start would store it in the database."""
+    shipped = DEFAULTS_FILE.read_text(encoding="utf-8")
+    defaults_file.write_text(shipped + '\n[extras]\nnote = "new in this release"\n', "utf-8")
+    return {"NUA_DEFAULTS_FILE": str(defaults_file)}
+
+
 # -- 1. the settings file ---------------------------------------------------------------
 
 
@@ -123,11 +130,9 @@ def test_invalid_environment_override_with_new_defaults_pending(
 ) -> None:
     """A newer release adds a setting; a typo in an override must still change nothing."""
     before = seed(orch)
-    shipped = DEFAULTS_FILE.read_text(encoding="utf-8")
-    defaults_file.write_text(shipped + '\n[extras]\nnote = "new in this release"\n', "utf-8")
 
     result = orch.run(
-        "start", env={"NUA_DEFAULTS_FILE": str(defaults_file), "NUA_SENTINEL_INTERVAL": "abc"}
+        "start", env={**with_new_defaults(defaults_file), "NUA_SENTINEL_INTERVAL": "abc"}
     )
 
     assert_refused(orch, result, "NUA_SENTINEL_INTERVAL='abc'", "setting sentinel.interval")
@@ -326,14 +331,68 @@ def test_database_newer_than_the_code(orch: Orchestrator) -> None:
 # -- 8. supervisord -----------------------------------------------------------------
 
 
-def test_missing_supervisord_executable(orch: Orchestrator) -> None:
-    before = seed(orch)
+MISSING_SUPERVISORD = "/nonexistent/supervisord"
 
-    result = orch.run("start", env={"NUA_SUPERVISOR_EXECUTABLE": "/nonexistent/supervisord"})
 
-    assert_refused(orch, result, "'/nonexistent/supervisord'", "setting supervisor.executable")
+@pytest.mark.parametrize("with_db", [False, True], ids=["fresh-home", "existing-db"])
+def test_missing_supervisord_executable(
+    orch: Orchestrator, defaults_file: Path, with_db: bool
+) -> None:
+    """Refused before the database is created, or upgraded with the new defaults pending."""
+    before = seed(orch) if with_db else None
+    env = {**with_new_defaults(defaults_file), "NUA_SUPERVISOR_EXECUTABLE": MISSING_SUPERVISORD}
+
+    result = orch.run("start", env=env)
+
+    assert_refused(orch, result, repr(MISSING_SUPERVISORD), "setting supervisor.executable")
     assert not orch.locations.supervisor_pidfile.exists()
-    assert db_fingerprint(orch.locations.database) == before
+    if with_db:
+        assert db_fingerprint(orch.locations.database) == before
+    else:
+        assert not orch.locations.database.exists()
+
+
+def test_missing_supervisord_executable_stored_in_the_database(
+    orch: Orchestrator, defaults_file: Path
+) -> None:
+    """The operator stored the bad value (`nua settings set`): read before anything is written."""
+    seed(orch)
+    db = orch.locations.database
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE settings SET value = ? WHERE key = 'supervisor.executable'",
+                (f'"{MISSING_SUPERVISORD}"',),
+            )
+    finally:
+        conn.close()
+    before = db_fingerprint(db)
+
+    result = orch.run("start", env=with_new_defaults(defaults_file))
+
+    assert_refused(orch, result, repr(MISSING_SUPERVISORD), "setting supervisor.executable")
+    assert db_fingerprint(db) == before
+
+
+@pytest.mark.parametrize("with_db", [False, True], ids=["fresh-home", "existing-db"])
+def test_enabled_program_without_its_module(
+    orch: Orchestrator, defaults_file: Path, with_db: bool
+) -> None:
+    """programs.cron = true in a release without orchestrator.cron: the render refuses it."""
+    before = seed(orch) if with_db else None
+    conf = orch.locations.supervisor_conf
+    conf_before = conf.read_bytes() if with_db else None
+    env = {**with_new_defaults(defaults_file), "NUA_PROGRAMS_CRON": "true"}
+
+    result = orch.run("start", env=env)
+
+    assert_refused(orch, result, "programs.cron", "no orchestrator.cron module")
+    assert (conf.read_bytes() if conf.exists() else None) == conf_before
+    if with_db:
+        assert db_fingerprint(orch.locations.database) == before
+    else:
+        assert not orch.locations.database.exists()
 
 
 # -- 9. a second orchestrator on the same home --------------------------------------------

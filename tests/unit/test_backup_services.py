@@ -608,3 +608,98 @@ def test_restore_removes_the_copy_an_interrupted_restore_left(
     restore.restore(locations, saved, now=T0)
 
     assert not stale.exists()
+
+
+# -- restore: the copy that goes into service is checked too --------------------------------
+
+
+def _at_revision(path: Path, revision: str) -> None:
+    """A database at an older `revision`, made by the product's migrations."""
+    from alembic import command
+
+    from orchestrator.db.schema import alembic_config, migration_transaction
+
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection, migration_transaction(connection):
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+    path.chmod(0o600)
+
+
+def _home_with_database(short_home: Path) -> Locations:
+    locations = resolve(short_home / "home")
+    locations.ensure()
+    _make_database(locations.database)
+    _add_users(locations.database, ["current"])
+    return locations
+
+
+def _assert_nothing_restored(locations: Locations, fingerprint: str) -> None:
+    assert _sha256(locations.database) == fingerprint
+    replaced = locations.data / "replaced"
+    assert not replaced.exists() or not any(replaced.iterdir())
+    assert sorted(p.name for p in locations.data.iterdir() if p.name != "replaced") == ["nua.db"]
+
+
+def test_restore_refuses_a_copy_that_fails_its_integrity_check(
+    short_home: Path, old_and_new: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _old, saved = old_and_new
+    _add_users(saved, [f"u{i}" for i in range(2000)])  # pages enough to damage one
+    locations = _home_with_database(short_home)
+    fingerprint = _sha256(locations.database)
+    real_copy = restore._copy_private
+
+    def copy_badly(source: Path, target: Path) -> None:
+        """A copy damaged on its way (a bad sector, a file changed while read)."""
+        real_copy(source, target)
+        page = _rows(source, "PRAGMA page_size")[0][0]
+        assert isinstance(page, int)
+        with open(target, "r+b") as fh:
+            fh.seek(page)
+            fh.write(os.urandom(3 * page))
+
+    monkeypatch.setattr(restore, "_copy_private", copy_badly)
+    damaged = r"the copy of backup .* (fails its integrity check|cannot be read)"
+    with pytest.raises(RestoreError, match=damaged + ".*nothing was restored"):
+        restore.restore(locations, saved, now=T0)
+    _assert_nothing_restored(locations, fingerprint)
+
+
+@pytest.mark.parametrize(
+    ("swapped_in", "refusal"),
+    [
+        ("older", r"changed during the restore: its copy is at schema revision 0003_users"),
+        ("foreign", r"the copy of backup .* is not a Nua database"),
+    ],
+)
+def test_restore_refuses_a_backup_that_changed_after_it_was_verified(
+    short_home: Path,
+    old_and_new: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    swapped_in: str,
+    refusal: str,
+) -> None:
+    _old, saved = old_and_new
+    locations = _home_with_database(short_home)
+    fingerprint = _sha256(locations.database)
+    real_verify = restore.verify
+
+    def verify_then_change(path: Path) -> restore.VerifiedBackup:
+        verified = real_verify(path)
+        other = short_home / "other.db"
+        if swapped_in == "older":
+            _at_revision(other, "0003_users")
+        else:
+            _execute(other, "CREATE TABLE notes (text TEXT)")
+        other.replace(path)
+        return verified
+
+    monkeypatch.setattr(restore, "verify", verify_then_change)
+    with pytest.raises(RestoreError, match=refusal):
+        restore.restore(locations, saved, now=T0)
+    _assert_nothing_restored(locations, fingerprint)
