@@ -80,6 +80,8 @@ def start(locations: Locations, report: Report = lambda _m: None) -> StartResult
         settings = effective_settings(database.stored_settings, defaults)
         for var in settings.unknown_env:
             report(f"warning: {var} matches no setting; ignored")
+        for line in settings.refused_warnings():
+            report(line)
         from orchestrator.apps.sections import write_all
 
         write_all(locations, database.url, settings.values)
