@@ -17,12 +17,14 @@ from typing import Any
 from orchestrator.host import locations as host_locations
 from orchestrator.host.parent_death import exit_with_supervisord
 from orchestrator.rpc.client import ClientError, RpcClient
-from orchestrator.sentinel.watchdog import Watchdog, WatchdogConfig
+from orchestrator.sentinel.watchdog import AppProbe, Watchdog, WatchdogConfig
 from orchestrator.supervisor import control
 
 log = logging.getLogger("nua.sentinel")
 # A restart waits for supervisord to stop the worker (stopwaitsecs, then SIGKILL).
 CONTROL_TIMEOUT = 120.0
+# Seconds one health check of an app may take before it counts as failed.
+CHECK_TIMEOUT = 2.0
 
 
 class SupervisordPort:
@@ -59,8 +61,8 @@ class SupervisordPort:
             )
 
 
-def app_health(where: host_locations.Locations, program: control.ProgramInfo) -> str | None:
-    """Why a running app is unhealthy (its launch spec says how to check), or None."""
+def app_probe(where: host_locations.Locations, program: control.ProgramInfo) -> AppProbe | None:
+    """How to check a running app, from its launch spec; None when there is nothing to check."""
     from orchestrator.apps import health
     from orchestrator.apps.layout import GROUP_PREFIX, app_files
 
@@ -69,7 +71,21 @@ def app_health(where: host_locations.Locations, program: control.ProgramInfo) ->
         spec = json.loads(app_files(where, label).spec.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # no spec: nothing to check against
-    return health.check(spec.get("health"), spec.get("ports") or {}, timeout=2.0)
+    if not isinstance(spec, dict) or not isinstance(spec.get("health"), dict):
+        return None  # no [healthcheck]: running is healthy
+    checked: dict[str, Any] = spec["health"]
+    ports = spec.get("ports") or {}
+    return AppProbe(
+        check=lambda: health.check(checked, ports, timeout=CHECK_TIMEOUT),
+        interval=_seconds(checked.get("interval")),
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    """A positive number of seconds from the spec, else None (the sentinel's default)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return None
+    return float(value)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -113,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             app_interval=args.app_interval,
             app_failures=args.app_failures,
         ),
-        app_health=lambda program: app_health(where, program),
+        app_probe=lambda program: app_probe(where, program),
     )
     stop = threading.Event()
 

@@ -7,9 +7,9 @@ Each `tick`:
   sends one, so a stopped (SIGSTOP) process would sit out the whole stop
   timeout until SIGKILL instead of exiting on SIGTERM;
 - re-arms programs left in FATAL once their backoff has passed;
-- checks the health of running apps (groups app-*) every `app_interval`
-  seconds, and restarts one that failed `app_failures` checks in a row, with
-  the same backoff;
+- checks the health of running apps (groups app-*) every `interval` seconds
+  (the app's own `healthcheck.interval`, else `app_interval`), and restarts
+  one that failed `app_failures` checks in a row, with the same backoff;
 - forgets a program's backoff once it has been healthy for `stable_after`
   seconds: the worker answering every ping, an app passing every check, any
   other program staying RUNNING. Only RUNNING would not do: a stopped or
@@ -57,6 +57,16 @@ class WatchdogConfig:
 APP_GROUP_PREFIX = "app-"
 
 
+@dataclass(frozen=True)
+class AppProbe:
+    """How the sentinel checks one app (from the app's launch spec)."""
+
+    #: None when healthy, else why not.
+    check: Callable[[], str | None]
+    #: Seconds between two checks: the app's healthcheck.interval; None: the sentinel's default.
+    interval: float | None = None
+
+
 @dataclass
 class _AppWatch:
     """What the sentinel knows of one app process (a new pid starts afresh)."""
@@ -64,6 +74,8 @@ class _AppWatch:
     pid: int
     failed: int = 0
     checked_at: float = float("-inf")
+    # The app's own interval once its probe was read; None: not read yet.
+    interval: float | None = None
     # Since when every check passed (None: the last one failed, or none ran yet).
     healthy_since: float | None = None
     # Whether "backing off" was logged since the last restart (once is enough).
@@ -77,13 +89,14 @@ class Watchdog:
         ping: Callable[[], bool],
         clock: Callable[[], float],
         config: WatchdogConfig,
-        app_health: Callable[[ProgramInfo], str | None] | None = None,
+        app_probe: Callable[[ProgramInfo], AppProbe | None] | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.ping = ping
         self.clock = clock
         self.config = config
-        self.app_health = app_health
+        # None: apps are not checked. It returns None for an app with nothing to check.
+        self.app_probe = app_probe
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self.failed_pings = 0
         # Since when every ping of the worker was answered (None: the last one failed).
@@ -94,7 +107,7 @@ class Watchdog:
     def _health_watched(self, name: str) -> bool:
         """Whether `name` has a health signal of its own (pings, checks), beyond RUNNING."""
         return name == self.config.worker or (
-            self.app_health is not None and name.startswith(APP_GROUP_PREFIX)
+            self.app_probe is not None and name.startswith(APP_GROUP_PREFIX)
         )
 
     def _forget_when_stable(self, name: str, healthy_since: float | None, now: float) -> None:
@@ -119,7 +132,7 @@ class Watchdog:
         for program in programs.values():
             if program.state == FATAL and program.name != self.config.itself:
                 self._rearm(program, now)
-        if self.app_health is not None:
+        if self.app_probe is not None:
             for program in programs.values():
                 if program.name.startswith(APP_GROUP_PREFIX):
                     self._watch_app(program, now)
@@ -135,12 +148,14 @@ class Watchdog:
             old = watch
             watch = self.apps[name] = _AppWatch(app.pid)
             if old is not None:
-                watch.checked_at = old.checked_at
-        if now < watch.checked_at + self.config.app_interval:
+                watch.checked_at, watch.interval = old.checked_at, old.interval
+        if now < watch.checked_at + (watch.interval or self.config.app_interval):
             return
         watch.checked_at = now
-        assert self.app_health is not None
-        problem = self.app_health(app)
+        assert self.app_probe is not None
+        probe = self.app_probe(app)
+        watch.interval = probe.interval if probe is not None else None
+        problem = probe.check() if probe is not None else None
         if problem is None:
             if watch.failed:
                 log.info("%s is healthy again after %d failed check(s)", name, watch.failed)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
+import socket
 import xmlrpc.client
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from orchestrator.sentinel.__main__ import SupervisordPort
-from orchestrator.sentinel.watchdog import Watchdog, WatchdogConfig
+from orchestrator.apps.layout import app_files
+from orchestrator.host.locations import Locations, resolve
+from orchestrator.sentinel.__main__ import SupervisordPort, app_probe
+from orchestrator.sentinel.watchdog import AppProbe, Watchdog, WatchdogConfig
 from orchestrator.supervisor.control import FATAL, RUNNING, STARTING, ProgramInfo
 
 WORKER = "nua:rpc"
@@ -311,7 +316,13 @@ def test_an_app_unhealthy_for_good_is_restarted_at_the_cap_not_from_the_start(
     supervisor = FakeSupervisor(clock)
     supervisor.set(WORKER, RUNNING)
     supervisor.set(APP, RUNNING)
-    dog = Watchdog(supervisor, lambda: True, clock, SHIPPED, app_health=lambda _: "answered 500")
+    dog = Watchdog(
+        supervisor,
+        lambda: True,
+        clock,
+        SHIPPED,
+        app_probe=lambda _: AppProbe(check=lambda: "answered 500"),
+    )
     for _ in range(int(4000 / 5.0)):
         dog.tick()
         clock.now += 5.0
@@ -430,78 +441,113 @@ APP_CONFIG = WatchdogConfig(
 )
 
 
-def _app_watchdog(healthy: dict[str, bool]) -> tuple[Watchdog, FakeSupervisor, FakeClock]:
-    clock = FakeClock()
-    supervisor = FakeSupervisor(clock)
-    supervisor.set(WORKER, RUNNING)
-    supervisor.set(APP, RUNNING)
-    checked: list[str] = []
+@dataclass
+class AppRig:
+    """A worker that answers and one app whose health the test sets; the times it was checked."""
 
-    def app_health(program: ProgramInfo) -> str | None:
-        checked.append(program.name)
-        return None if healthy["now"] else "GET http://127.0.0.1:20001/ answered 500"
+    healthy: bool = False
+    interval: float | None = None
+    clock: FakeClock = field(default_factory=FakeClock)
+    checks: list[float] = field(default_factory=list)
+    supervisor: FakeSupervisor = field(init=False)
+    dog: Watchdog = field(init=False)
 
-    dog = Watchdog(supervisor, lambda: True, clock, APP_CONFIG, app_health=app_health)
-    return dog, supervisor, clock
+    def __post_init__(self) -> None:
+        self.supervisor = FakeSupervisor(self.clock)
+        self.supervisor.set(WORKER, RUNNING)
+        self.supervisor.set(APP, RUNNING)
+        self.dog = Watchdog(
+            self.supervisor, lambda: True, self.clock, APP_CONFIG, app_probe=self.probe
+        )
+
+    def probe(self, program: ProgramInfo) -> AppProbe:
+        assert program.name == APP
+        return AppProbe(check=self.check, interval=self.interval)
+
+    def check(self) -> str | None:
+        self.checks.append(self.clock.now)
+        return None if self.healthy else "GET http://127.0.0.1:20001/ answered 500"
+
+    def run_until(self, end: float, every: float = 1.0) -> None:
+        while self.clock.now < end:
+            self.dog.tick()
+            self.clock.now += every
+
+    def restarts(self) -> list[float]:
+        return _restart_times(self.supervisor.restarts, APP)
+
+
+def test_an_app_is_checked_at_its_own_interval() -> None:
+    rig = AppRig(healthy=True, interval=3.0)
+    rig.run_until(30.0)
+    assert rig.checks == [float(t) for t in range(0, 30, 3)]
+    assert APP_CONFIG.app_interval != 3.0
+
+
+def test_an_app_with_a_long_interval_is_checked_less_often() -> None:
+    rig = AppRig(healthy=True, interval=45.0)
+    rig.run_until(100.0)
+    assert rig.checks == [0.0, 45.0, 90.0]
+
+
+def test_an_app_failing_at_its_own_interval_is_restarted_that_much_sooner() -> None:
+    rig = AppRig(healthy=False, interval=2.0)
+    rig.run_until(5.0)
+    # Checks at 0, 2 and 4: the third failure restarts it (the default would wait until 20).
+    assert rig.restarts() == [4.0]
+
+
+def test_an_app_without_its_own_interval_uses_the_sentinels() -> None:
+    rig = AppRig(healthy=True)
+    rig.run_until(35.0)
+    assert rig.checks == [0.0, 10.0, 20.0, 30.0]
 
 
 def test_an_app_unhealthy_k_times_in_a_row_is_restarted_with_backoff(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    healthy = {"now": False}
-    dog, supervisor, clock = _app_watchdog(healthy)
-    for _ in range(200):  # 200 s, a tick each second
-        dog.tick()
-        clock.now += 1.0
-    restarts = [t for name, t in supervisor.restarts if name == APP]
+    rig = AppRig()
+    rig.run_until(200.0)  # a tick each second
+    restarts = rig.restarts()
     # Checks every 10 s, restart after 3 failures (at 20 s), then backoff 5, 10, 20, 20 s...
     assert restarts[0] == 20.0
     gaps = [b - a for a, b in itertools.pairwise(restarts)]
     assert all(gap >= 30.0 for gap in gaps), gaps  # never faster than checks and backoff allow
     assert "unhealthy 3 times in a row" in caplog.text
     # Each restart of the app follows a SIGCONT (it may be stopped, not just failing).
-    assert supervisor.calls[:2] == [("SIGCONT", APP), ("restart", APP)]
-    assert supervisor.calls.count(("SIGCONT", APP)) == len(restarts)
+    assert rig.supervisor.calls[:2] == [("SIGCONT", APP), ("restart", APP)]
+    assert rig.supervisor.calls.count(("SIGCONT", APP)) == len(restarts)
 
 
 def test_an_app_healthy_for_stable_after_has_its_backoff_forgotten() -> None:
-    healthy = {"now": False}
-    dog, supervisor, clock = _app_watchdog(healthy)
-    for _ in range(25):
-        dog.tick()
-        clock.now += 1.0
-    assert [t for _, t in supervisor.restarts] == [20.0]
-    healthy["now"] = True  # passes its checks from t=30 on
-    while clock.now < 30.0 + APP_CONFIG.stable_after:
-        dog.tick()
-        assert dog.backoff.attempts[APP] == 1
-        clock.now += 1.0
-    dog.tick()
-    assert APP not in dog.backoff.attempts
+    rig = AppRig()
+    rig.run_until(25.0)
+    assert rig.restarts() == [20.0]
+    rig.healthy = True  # passes its checks from t=30 on
+    while rig.clock.now < 30.0 + APP_CONFIG.stable_after:
+        rig.dog.tick()
+        assert rig.dog.backoff.attempts[APP] == 1
+        rig.clock.now += 1.0
+    rig.dog.tick()
+    assert APP not in rig.dog.backoff.attempts
 
 
 def test_a_healthy_or_stopped_app_is_left_alone() -> None:
-    healthy = {"now": True}
-    dog, supervisor, clock = _app_watchdog(healthy)
-    for _ in range(100):
-        dog.tick()
-        clock.now += 1.0
-    supervisor.set(APP, "STOPPED")
-    healthy["now"] = False
-    for _ in range(100):
-        dog.tick()
-        clock.now += 1.0
-    assert supervisor.restarts == []
+    rig = AppRig(healthy=True)
+    rig.run_until(100.0)
+    rig.supervisor.set(APP, "STOPPED")
+    rig.healthy = False
+    rig.run_until(200.0)
+    assert rig.supervisor.restarts == []
 
 
 def test_one_failed_check_between_good_ones_restarts_nothing() -> None:
-    healthy = {"now": True}
-    dog, supervisor, clock = _app_watchdog(healthy)
+    rig = AppRig()
     for second in range(300):
-        healthy["now"] = second % 30 >= 10  # one bad check in every three
-        dog.tick()
-        clock.now += 1.0
-    assert supervisor.restarts == []
+        rig.healthy = second % 30 >= 10  # one bad check in every three
+        rig.dog.tick()
+        rig.clock.now += 1.0
+    assert rig.supervisor.restarts == []
 
 
 # -- the sentinel's port to supervisord ----------------------------------------------------
@@ -538,3 +584,50 @@ def test_a_program_gone_before_its_sigcont_is_logged_not_raised(
     rpc = _FakeRpc(xmlrpc.client.Fault(70, "NOT_RUNNING: nua:rpc"))
     SupervisordPort(_FakeProxy(rpc)).signal(WORKER, "CONT")
     assert "sending SIGCONT to nua:rpc: NOT_RUNNING" in caplog.text
+
+
+# -- how the sentinel checks an app: from its launch spec ---------------------------------
+
+
+def _write_spec(home: Path, label: str, spec: object) -> Locations:
+    where = resolve(home)
+    path = app_files(where, label).spec
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return where
+
+
+def _running(label: str) -> ProgramInfo:
+    return ProgramInfo(f"app-{label}:app-{label}", RUNNING, 4242, 10.0, "", 0)
+
+
+def test_the_probe_follows_the_apps_healthcheck(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        health = {"kind": "tcp", "port": "web", "path": None, "timeout": 45.0, "interval": 3}
+        where = _write_spec(tmp_path, "blog", {"health": health, "ports": {"web": port}})
+        probe = app_probe(where, _running("blog"))
+        assert probe is not None
+        assert probe.interval == 3.0
+        assert probe.check() is None
+    assert f"tcp 127.0.0.1:{port}" in (probe.check() or "")
+
+
+@pytest.mark.parametrize("interval", [None, 0, -1, "10", True])
+def test_an_unset_or_odd_interval_leaves_the_sentinels_default(
+    tmp_path: Path, interval: object
+) -> None:
+    health = {"kind": "tcp", "port": "web", "timeout": 30.0, "interval": interval}
+    where = _write_spec(tmp_path, "blog", {"health": health, "ports": {"web": 1}})
+    probe = app_probe(where, _running("blog"))
+    assert probe is not None and probe.interval is None
+
+
+@pytest.mark.parametrize("spec", [{"health": None, "ports": {}}, ["not", "a", "spec"]])
+def test_an_app_without_a_healthcheck_has_nothing_to_probe(tmp_path: Path, spec: object) -> None:
+    where = _write_spec(tmp_path, "worker", spec)
+    assert app_probe(where, _running("worker")) is None
+
+
+def test_an_app_without_a_spec_has_nothing_to_probe(tmp_path: Path) -> None:
+    assert app_probe(resolve(tmp_path), _running("gone")) is None

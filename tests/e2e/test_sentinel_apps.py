@@ -1,0 +1,113 @@
+"""The sentinel and apps, end to end: each app's own check interval and start-up grace."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from orchestrator.rpc.client import RpcClient
+from tests.support.apps import install_archive, tar_of
+from tests.support.orchestrator import Orchestrator
+from tests.support.polling import wait_for
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """
+[metadata]
+id = "probed"
+version = "1.0.0"
+[run]
+command = "python3 server.py $NUA_PORT"
+env = {{ WARM_UP = "{warm_up}" }}
+[port.web]
+[healthcheck]
+http = "/"
+timeout = {timeout}
+interval = {interval}
+"""
+
+# Answers 503 during its first WARM_UP seconds, and while a file "sick" exists
+# in its folder; the body is its pid.
+SERVER = b"""\
+import os, sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+WARM_UP = float(os.environ["WARM_UP"])
+BORN = time.monotonic()
+
+
+class Page(BaseHTTPRequestHandler):
+    def do_GET(self):
+        ready = time.monotonic() - BORN >= WARM_UP and not os.path.exists("sick")
+        self.send_response(200 if ready else 503)
+        self.end_headers()
+        self.wfile.write(str(os.getpid()).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Page).serve_forever()
+"""
+
+
+def probed_app(*, interval: float, timeout: float, warm_up: float = 0.0) -> bytes:
+    config = CONFIG.format(interval=interval, timeout=timeout, warm_up=warm_up)
+    return tar_of({"nua-config.toml": config.encode(), "server.py": SERVER})
+
+
+@pytest.fixture
+def apps_orch(orch: Orchestrator) -> Iterator[Orchestrator]:
+    # As root, apps run as another user, who must be able to pass through the home.
+    orch.home.chmod(0o711)
+    yield orch
+    print("---- sentinel.log ----\n" + orch.log("sentinel")[-6000:])  # shown on failure
+    # Apps get their own environment (no NUA_HOME): end them by their folder.
+    for proc in psutil.process_iter(["cwd"]):
+        if (proc.info["cwd"] or "").startswith(str(orch.home)):
+            proc.kill()
+
+
+def _client(orch: Orchestrator) -> RpcClient:
+    return RpcClient(orch.locations.rpc_endpoint, timeout=30, retries=0)
+
+
+def _install(orch: Orchestrator, archive: bytes, label: str) -> dict[str, Any]:
+    job = install_archive(_client(orch), archive, label=label)
+    assert job["state"] == "succeeded", job
+    return job["app"]
+
+
+def _restarts(orch: Orchestrator, label: str) -> list[str]:
+    return re.findall(rf"restarting app-{label}:app-{label}: .*", orch.log("sentinel"))
+
+
+def test_an_app_is_checked_at_its_own_interval(apps_orch: Orchestrator) -> None:
+    orch = apps_orch
+    # The host's interval is a minute; the app asks for a check every half second.
+    orch.env.update({"NUA_APPS_HEALTH_INTERVAL": "60", "NUA_APPS_HEALTH_FAILURES": "2"})
+    orch.start()
+    app = _install(orch, probed_app(interval=0.5, timeout=10), label="brisk")
+    release = orch.home / "apps" / "brisk" / "releases" / "1"
+    (release / "sick").touch()
+    try:
+        # Two failed checks half a second apart, well before the host's minute.
+        found = wait_for(
+            lambda: _restarts(orch, "brisk"),
+            timeout=15,
+            what="the sentinel to restart the app at the app's own interval",
+        )
+    finally:
+        (release / "sick").unlink()
+    assert "unhealthy 2 times in a row (restart 1;" in found[0], found
+    wait_for(
+        lambda: (
+            (p := orch.program("app-brisk:app-brisk")).state == "RUNNING" and p.pid != app["pid"]
+        ),
+        timeout=15,
+        what="the restarted app",
+    )
