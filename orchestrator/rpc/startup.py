@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from orchestrator.apps.service import AppsService
 from orchestrator.db.engine import make_engine
-from orchestrator.db.models import IdempotencyRecord, utcnow
 from orchestrator.db.schema import current_revision
 from orchestrator.db.url import database_url, display_url
 from orchestrator.host.locations import Locations
 from orchestrator.rpc.context import WorkerContext
 from orchestrator.rpc.protocol import Processor
 from orchestrator.rpc.registry import build_registry, namespace_classes
-from orchestrator.rpc.writer import Writer
+from orchestrator.rpc.writer import Answers, Writer
 from orchestrator.settings import store
 from orchestrator.settings.defaults import load_defaults
 from orchestrator.settings.effective import effective_settings
 
 log = logging.getLogger("nua.rpc")
+# Idempotency answers older than rpc.idempotency_hours are deleted this often.
+PRUNE_MINUTES = 10
 
 
 @dataclass
@@ -51,8 +50,12 @@ def open_worker(where: Locations) -> OpenWorker:
     for line in effective.refused_warnings():
         log.warning("%s", line.removeprefix("warning: "))
     settings = effective.values
-    _forget_old_answers(engine, float(settings["rpc.idempotency_hours"]))
-    writer = Writer(engine, max_batch=int(settings["rpc.writer_batch"]))
+    # Old answers go at start, then at most every PRUNE_MINUTES while running.
+    answers = Answers(
+        hours=float(settings["rpc.idempotency_hours"]), prune_every=PRUNE_MINUTES * 60
+    )
+    answers.prune_if_due(engine)
+    writer = Writer(engine, max_batch=int(settings["rpc.writer_batch"]), answers=answers)
     writer.start()
     context = WorkerContext(
         engine=engine,
@@ -68,13 +71,3 @@ def open_worker(where: Locations) -> OpenWorker:
     context.registry = build_registry(context, namespace_classes())
     processor = Processor(context.registry, max_batch=int(settings["rpc.max_batch"]))
     return OpenWorker(engine, writer, context, processor, settings)
-
-
-def _forget_old_answers(engine: Engine, hours: float) -> None:
-    with Session(engine) as session, session.begin():
-        cutoff = utcnow() - timedelta(hours=hours)
-        gone = session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
-        )
-    if gone.rowcount:
-        log.info("forgot %d idempotency answer(s) older than %gh", gone.rowcount, hours)

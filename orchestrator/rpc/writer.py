@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -42,15 +43,25 @@ class _Job:
     future: Future[Any] = field(default_factory=Future)
 
 
-_ANSWER = select(IdempotencyRecord.method, IdempotencyRecord.result).where(
-    IdempotencyRecord.key == bindparam("key")
-)
+_ANSWER = select(
+    IdempotencyRecord.method,
+    IdempotencyRecord.result,
+    (IdempotencyRecord.created_at < bindparam("cutoff")).label("expired"),
+).where(IdempotencyRecord.key == bindparam("key"))
+_FORGET_ONE = delete(IdempotencyRecord).where(IdempotencyRecord.key == bindparam("key"))
 
 
-def stored_answer(session: Session, key: str, method: str) -> Any:
-    """The stored answer for `key`, `_MISSING` if none; Conflict if it was for another method."""
-    row = session.execute(_ANSWER, {"key": key}).first()
+def stored_answer(session: Session, key: str, method: str, cutoff: datetime) -> Any:
+    """The answer stored for `key` since `cutoff`, MISSING if none; Conflict if for another method.
+
+    An answer from before `cutoff` (older than the window) is forgotten here,
+    so that the key can be used again: pruning runs only now and then.
+    """
+    row = session.execute(_ANSWER, {"key": key, "cutoff": cutoff}).first()
     if row is None:
+        return MISSING
+    if row.expired:
+        session.execute(_FORGET_ONE, {"key": key})
         return MISSING
     if row.method != method:
         raise Conflict(f"idempotency key already used for {row.method}", field="idempotency_key")
@@ -60,14 +71,63 @@ def stored_answer(session: Session, key: str, method: str) -> Any:
 MISSING = object()
 
 
+@dataclass
+class Answers:
+    """How long idempotency answers count, and pruning the old ones while the worker runs.
+
+    The writer prunes at most once every `prune_every` seconds, in a
+    transaction of its own after a group commit: the table only grows through
+    writes, so an idle worker has nothing to prune. `clock` (wall time, for
+    created_at) and `monotonic` (for the interval) are injectable for tests.
+    """
+
+    hours: float = 24.0
+    prune_every: float = 600.0
+    clock: Callable[[], datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    last_prune: float | None = None
+    pruned: int = 0
+
+    def cutoff(self) -> datetime:
+        """Answers created before this are too old to return."""
+        return self.clock() - timedelta(hours=self.hours)
+
+    def prune(self, engine: Engine) -> int:
+        """Delete the answers older than the window now; how many went."""
+        self.last_prune = self.monotonic()
+        with Session(engine) as session, session.begin():
+            gone = session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.created_at < self.cutoff())
+            ).rowcount
+        self.pruned += gone
+        if gone:
+            log.info("forgot %d idempotency answer(s) older than %gh", gone, self.hours)
+        return gone
+
+    def prune_if_due(self, engine: Engine) -> None:
+        """Prune when `prune_every` seconds passed since the last time; never raises."""
+        if self.last_prune is not None and self.monotonic() - self.last_prune < self.prune_every:
+            return
+        try:
+            self.prune(engine)
+        except Exception as exc:
+            # Pruning is housekeeping: a busy or full database must not stop the writer.
+            log.warning("pruning old idempotency answers failed (retried later): %s", exc)
+
+
 class Writer:
     """Runs write jobs on one connection, grouping concurrent ones into one commit."""
 
     def __init__(
-        self, engine: Engine, max_batch: int = 256, busy_retry_seconds: float = 30.0
+        self,
+        engine: Engine,
+        max_batch: int = 256,
+        busy_retry_seconds: float = 30.0,
+        answers: Answers | None = None,
     ) -> None:
         self.engine = engine
         self.max_batch = max_batch
+        self.answers = answers or Answers()
         # How long a batch is retried while another process holds the write lock
         # (each attempt already waits the connection's busy timeout).
         self.busy_retry_seconds = busy_retry_seconds
@@ -107,6 +167,7 @@ class Writer:
                     break
                 batch.append(item)
             self._commit(batch)
+            self.answers.prune_if_due(self.engine)
             if stop:
                 return
 
@@ -157,7 +218,7 @@ class Writer:
             with session.begin_nested():
                 if item.idempotency is not None:
                     key, method = item.idempotency
-                    previous = stored_answer(session, key, method)
+                    previous = stored_answer(session, key, method, self.answers.cutoff())
                     if previous is not MISSING:
                         return True, previous
                 result = item.run(session)
@@ -166,7 +227,12 @@ class Writer:
                     key, method = item.idempotency
                     session.execute(
                         insert(IdempotencyRecord),
-                        {"key": key, "method": method, "result": result, "created_at": utcnow()},
+                        {
+                            "key": key,
+                            "method": method,
+                            "result": result,
+                            "created_at": self.answers.clock(),
+                        },
                     )
                 return True, result
         except OperationalError:

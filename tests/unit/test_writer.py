@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from orchestrator.db.engine import make_engine
 from orchestrator.db.schema import upgrade
 from orchestrator.rpc.errors import Conflict, Unavailable
-from orchestrator.rpc.writer import IDEMPOTENCY, Writer
+from orchestrator.rpc.writer import IDEMPOTENCY, Answers, Writer
 from tests.support.polling import wait_for
 
 
@@ -152,3 +156,116 @@ def test_the_same_idempotency_key_applies_once_and_returns_the_first_answer(
     finally:
         writer.stop()
     assert _count(engine) == 1
+
+
+# -- idempotency answers age out -----------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand: wall time (datetime) or monotonic seconds."""
+
+    def __init__(self, start: Any) -> None:
+        self.now = start
+
+    def __call__(self) -> Any:
+        return self.now
+
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _answers(wall: Clock, mono: Clock) -> Answers:
+    return Answers(hours=1.0, prune_every=600.0, clock=wall, monotonic=mono)
+
+
+def _keys(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [k for (k,) in conn.execute(text("SELECT key FROM idempotency_keys ORDER BY key"))]
+
+
+def _write_with_key(writer: Writer, key: str, job: Any) -> Any:
+    token = IDEMPOTENCY.set((key, "user.add"))
+    try:
+        return writer.write(job)
+    finally:
+        IDEMPOTENCY.reset(token)
+
+
+def test_an_answer_older_than_the_window_is_not_returned(engine: Engine) -> None:
+    wall, mono = Clock(T0), Clock(0.0)
+    writer = _start(Writer(engine, answers=_answers(wall, mono)))
+    try:
+        assert _write_with_key(writer, "k", _add("first")) == "first"
+        wall.now = T0 + timedelta(minutes=59)
+        # Within the window (and before any pruning): the first answer, nothing applied.
+        assert _write_with_key(writer, "k", _add("second")) == "first"
+        assert _count(engine) == 1
+        wall.now = T0 + timedelta(minutes=61)
+        # No prune is due (the monotonic clock stood still), yet the old answer is ignored:
+        # the key is new again, its call is applied, and its answer replaces the old one.
+        assert _write_with_key(writer, "k", _add("third")) == "third"
+        assert _write_with_key(writer, "k", _add("fourth")) == "third"
+    finally:
+        writer.stop()
+    assert _count(engine) == 2
+    assert _keys(engine) == ["k"]
+
+
+def test_old_answers_are_pruned_while_the_writer_runs(engine: Engine) -> None:
+    wall, mono = Clock(T0), Clock(0.0)
+    answers = _answers(wall, mono)
+    writer = _start(Writer(engine, answers=answers))
+    try:
+        _write_with_key(writer, "k1", _add("u1"))  # the first commit prunes (nothing yet)
+        wait_for(lambda: answers.last_prune == 0.0, timeout=5, what="the first prune")
+        _write_with_key(writer, "k2", _add("u2"))
+        wall.now, mono.now = T0 + timedelta(hours=2), 100.0
+        _write_with_key(writer, "k3", _add("u3"))
+        # Not due yet: at most one prune every prune_every seconds.
+        assert _keys(engine) == ["k1", "k2", "k3"]
+        mono.now = 700.0
+        _write_with_key(writer, "k4", _add("u4"))
+        wait_for(lambda: _keys(engine) == ["k3", "k4"], timeout=5, what="k1 and k2 pruned")
+    finally:
+        writer.stop()
+    assert answers.pruned == 2
+    assert answers.last_prune == 700.0
+    assert _count(engine) == 4  # pruning forgets answers, never the changes they made
+
+
+def test_a_failed_prune_is_logged_and_the_writer_goes_on(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    wall, mono = Clock(T0), Clock(0.0)
+    answers = _answers(wall, mono)
+
+    def broken(_engine: Engine) -> int:
+        answers.last_prune = mono()
+        raise OperationalError("DELETE", {}, sqlite3.OperationalError("database is locked"))
+
+    answers.prune = broken  # type: ignore[method-assign]
+    writer = _start(Writer(engine, answers=answers))
+    try:
+        with caplog.at_level(logging.WARNING, logger="nua.rpc.writer"):
+            assert _write_with_key(writer, "k1", _add("u1")) == "u1"
+            wait_for(lambda: answers.last_prune == 0.0, timeout=5, what="the prune attempt")
+            assert _write_with_key(writer, "k2", _add("u2")) == "u2"
+    finally:
+        writer.stop()
+    assert "pruning old idempotency answers failed" in caplog.text
+    assert _count(engine) == 2
+
+
+def test_prune_deletes_only_answers_older_than_the_window(engine: Engine) -> None:
+    wall, mono = Clock(T0), Clock(0.0)
+    answers = _answers(wall, mono)
+    writer = _start(Writer(engine, answers=answers))
+    try:
+        _write_with_key(writer, "old", _add("u1"))
+        wall.now = T0 + timedelta(minutes=30)
+        _write_with_key(writer, "recent", _add("u2"))
+    finally:
+        writer.stop()
+    wall.now = T0 + timedelta(minutes=75)
+    assert answers.prune(engine) == 1
+    assert _keys(engine) == ["recent"]
