@@ -14,16 +14,16 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from orchestrator.apps import health, program, supervision
+from orchestrator.apps import health, ownership, program, supervision
 from orchestrator.apps.build import log_tail, run_build
 from orchestrator.apps.layout import app_files, apps_root
 from orchestrator.apps.ports import allocate
@@ -33,6 +33,7 @@ from orchestrator.db.models import App, Job, Release, utcnow
 from orchestrator.rpc.errors import RpcError
 
 log = logging.getLogger("nua.apps")
+T = TypeVar("T")
 
 
 class StepFailed(Exception):
@@ -125,16 +126,6 @@ def ensure_user(name: str) -> None:
         raise StepFailed(f"cannot create the apps user {name}: {done.stderr.strip()}")
 
 
-def _chown_tree(path: Path, user: str | None, recursive: bool = True) -> None:
-    if not user or os.geteuid() != 0:
-        return
-    entry = pwd.getpwnam(user)
-    for root, dirs, names in os.walk(path) if recursive else ():
-        for name in [*dirs, *names]:
-            os.chown(Path(root) / name, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
-
-
 class Installer:
     """Runs one install (or upgrade) job on its own thread."""
 
@@ -206,9 +197,7 @@ class Installer:
             ports = self._ports(config, previous)
         with self.steps.step("configure"):
             if config.get("data"):
-                self.data_was_there = self.files.data.exists()
-                self.files.data.mkdir(mode=0o700, exist_ok=True)
-                _chown_tree(self.files.data, user)
+                self._make_data(user)
             self.service.write_files(self.files, config, number, ports, self.env, True)
         with self.steps.step("start"):
             proxy = self.service.proxy(120)
@@ -245,11 +234,25 @@ class Installer:
         except ArchiveError as exc:
             raise StepFailed(str(exc)) from None
         config = load_release_config(release_dir)
-        _chown_tree(release_dir, user)
+        # Just unpacked into a folder of ours: no process of the app can write in it yet.
+        self._owned(ownership.give_tree, release_dir, ownership.owner_of(user))
         return config
 
+    def _make_data(self, user: str | None) -> None:
+        """The data folder, given to the apps user when made now; what is inside is the app's
+        (its links and folders are never followed nor changed)."""
+        created = self._owned(ownership.make_folder, self.files.data, ownership.owner_of(user))
+        self.data_was_there = not created
+
+    @staticmethod
+    def _owned(change: Callable[[Path, Any], T], path: Path, owner: Any) -> T:
+        try:
+            return change(path, owner)
+        except ownership.OwnershipError as exc:
+            raise StepFailed(str(exc)) from None
+
     def _prepare_folders(self, user: str | None) -> None:
-        """The app's folders; as root, reachable by the apps user and owned by it."""
+        """The app's folders: the orchestrator's own, that the apps user may pass through."""
         root = apps_root(self.service.locations)
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         if user:
@@ -261,10 +264,11 @@ class Installer:
                         f"{folder.stat().st_mode & 0o777:04o}; run chmod o+x {folder}, or "
                         "choose a NUA_HOME that others may pass through"
                     )
-        self.files.root.mkdir(mode=0o700, exist_ok=True)
-        self.files.releases.mkdir(mode=0o700, exist_ok=True)
-        _chown_tree(self.files.root, user, recursive=False)
-        _chown_tree(self.files.releases, user, recursive=False)
+        # Not the app's: it could otherwise swap a release (or the folder being
+        # unpacked) for a link while the orchestrator works in it as root.
+        mode = 0o711 if user else 0o700
+        self._owned(ownership.keep_folder, self.files.root, mode)
+        self._owned(ownership.keep_folder, self.files.releases, mode)
 
     def _build(
         self, config: dict[str, Any], number: int, release_dir: Path, user: str | None
