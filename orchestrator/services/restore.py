@@ -65,13 +65,20 @@ class VerifiedBackup:
 
 @dataclass(frozen=True)
 class RestoreResult:
+    """What a restore did, for the operator."""
+
     source: Path
     database: Path
     replaced: Path | None
-    revision_before: str | None
-    revision_after: str
+    revision_before: str | None  # the replaced database's
+    revision_backup: str  # the backup's, as verified
+    revision_after: str  # the restored database's, upgraded to this code's head
     was_running: bool
     started_pid: int | None
+
+    @property
+    def upgraded(self) -> bool:
+        return self.revision_after != self.revision_backup
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,7 +87,9 @@ class RestoreResult:
             "database": str(self.database),
             "replaced": str(self.replaced) if self.replaced else None,
             "schema_revision_before": self.revision_before,
+            "schema_revision_backup": self.revision_backup,
             "schema_revision_after": self.revision_after,
+            "upgraded": self.upgraded,
             "was_running": self.was_running,
             "started": self.started_pid is not None,
             "pid": self.started_pid,
@@ -147,7 +156,7 @@ def restore(
     report: lifecycle.Report = lambda _m: None,
     now: datetime | None = None,
 ) -> RestoreResult:
-    """Verify `path`, stop if running, swap the database, start again if it was running."""
+    """Verify `path`, stop if running, swap, upgrade the schema, start again if it was running."""
     database = sqlite_database(locations, "restore")
     backup = verify(path)
     if database.exists() and backup.path.samefile(database):
@@ -155,6 +164,7 @@ def restore(
     locations.ensure()
     refuse_planted_links(locations, "restore")  # before anything is stopped
     stopped = lifecycle.stop(locations)
+    swapped = False
     try:
         with InstanceLock(locations.lock_file):
             if Supervisord(locations).running() is not None:
@@ -163,13 +173,14 @@ def restore(
                     "nothing was restored: run restore again"
                 )
             replaced, before = _swap(backup, database, replaced_dir(locations), stamp(now))
+            swapped = True
+            after = _upgrade(locations, backup, database, replaced)
     except BaseException:
-        if stopped.was_running:
+        if stopped.was_running and not swapped:
             with contextlib.suppress(NuaError):
-                lifecycle.start(locations, report=report)
+                lifecycle.start(locations, report=report)  # the old database, untouched
         raise
     started_pid = None
-    after = backup.revision
     if stopped.was_running:
         try:
             started = lifecycle.start(locations, report=report)
@@ -179,17 +190,38 @@ def restore(
                 f"orchestrator did not start again: {exc}"
             ) from None
         started_pid = started.pid
-        if started.database is not None and started.database.revision:
-            after = started.database.revision
     return RestoreResult(
         source=backup.path,
         database=database,
         replaced=replaced,
         revision_before=before,
+        revision_backup=backup.revision,
         revision_after=after,
         was_running=stopped.was_running,
         started_pid=started_pid,
     )
+
+
+def _upgrade(
+    locations: Locations, backup: VerifiedBackup, database: Path, replaced: Path | None
+) -> str:
+    """Bring the restored database to this code's head with start's own code (lock held).
+
+    So that restore says what it did, whether the orchestrator runs or not.
+    """
+    from orchestrator.services.database import prepare
+    from orchestrator.settings.defaults import load_defaults
+
+    try:
+        prepared = prepare(locations, load_defaults())
+    except NuaError as exc:
+        kept = f"; the database it replaced is kept at {replaced}" if replaced else ""
+        raise RestoreError(
+            f"restored {backup.path} to {database}, but its schema could not be upgraded "
+            f"from {backup.revision}: {exc.message}{kept}; nothing was started: "
+            "run `nua-orchestrator db check`"
+        ) from None
+    return prepared.revision or backup.revision
 
 
 def _swap(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.rpc.client import NotFoundError, RpcClient
+from tests.e2e.test_fault_migrations import HEAD, REVISIONS, assert_rows_kept, build_at, populate
 from tests.support.badinput import db_fingerprint, error_line, write_private
 from tests.support.orchestrator import Orchestrator
 
@@ -136,3 +137,42 @@ def test_backup_while_serving_then_restore(orch: Orchestrator) -> None:
         fresh.close()
         client.close()
     assert orch.run("db", "check").returncode == 0
+
+
+def test_restore_of_an_older_backup_upgrades_it_and_keeps_every_row(orch: Orchestrator) -> None:
+    older = REVISIONS[-2]  # the newest revision before head: the most tables to fill
+    path = orch.home / "older.db"
+    build_at(path, older)
+    snapshot = populate(path, older)
+    assert "users" in snapshot
+    orch.start()
+    client = RpcClient(orch.locations.rpc_endpoint, timeout=5.0, retries=2)
+    try:
+        _add(client, "current")
+    finally:
+        client.close()
+
+    restored = orch.run("restore", str(path), "--json")
+
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    report = restored.json()
+    assert report["schema_revision_before"] == HEAD
+    assert report["schema_revision_backup"] == older
+    assert report["schema_revision_after"] == HEAD
+    assert report["upgraded"] is True
+    assert report["was_running"] is True and report["started"] is True
+    assert orch.status().returncode == 0
+    with closing(sqlite3.connect(f"file:{orch.locations.database}?mode=ro", uri=True)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
+        assert_rows_kept(conn, snapshot)
+    fresh = RpcClient(orch.locations.rpc_endpoint, timeout=5.0, retries=2)
+    try:
+        assert fresh.call("user.count") == sum(snapshot["users"].rows.values())
+        assert fresh.call("user.get", ["fixture001"])["email"] == "fixture001@example.com"
+        with pytest.raises(NotFoundError):
+            fresh.call("user.get", ["current"])
+    finally:
+        fresh.close()
+    check = orch.run("db", "check", "--json")
+    assert check.returncode == 0, check.stdout
+    assert check.json()["schema_revision"] == HEAD

@@ -339,9 +339,62 @@ def test_restore_while_not_running_swaps_and_keeps_the_old(short_home: Path) -> 
     assert _rows(result.replaced, "SELECT username FROM users") == [("late",)]
     assert _rows(locations.database, "SELECT username FROM users") == []
     assert stat.S_IMODE(locations.database.stat().st_mode) == 0o600
-    assert _sha256(locations.database) == _sha256(saved)
-    assert result.revision_before == result.revision_after == head_revision()
+    assert _content(locations.database) == _content(saved)
+    assert result.revision_before == result.revision_backup == head_revision()
+    assert result.revision_after == head_revision() and not result.upgraded
     assert not [p for p in locations.data.iterdir() if p.name.endswith(".tmp")]
+
+
+def _older_backup(folder: Path, revision: str = "0003_users") -> Path:
+    """A backup at an older schema revision, with users and a setting of the operator's."""
+    path = folder / "older.db"
+    _at_revision(path, revision)
+    _add_users(path, ["older-1", "older-2"])
+    _execute(
+        path,
+        """INSERT INTO settings (key, value, "default", updated_at)
+           VALUES ('extras.note', '"kept"', '"kept"', '2024-01-01 00:00:00')""",
+    )
+    return path
+
+
+def test_restore_while_not_running_upgrades_an_older_backup(short_home: Path) -> None:
+    locations = _home_with_database(short_home)
+    older = _older_backup(short_home)
+
+    result = restore.restore(locations, older, now=T0)
+
+    assert result.revision_before == head_revision()
+    assert result.revision_backup == "0003_users"
+    assert result.revision_after == head_revision() and result.upgraded
+    assert result.to_json()["schema_revision_backup"] == "0003_users"
+    assert result.to_json()["upgraded"] is True
+    assert _rows(locations.database, "SELECT version_num FROM alembic_version") == [
+        (head_revision(),)
+    ]
+    assert _rows(locations.database, "SELECT username FROM users ORDER BY username") == [
+        ("older-1",),
+        ("older-2",),
+    ]
+    assert ("extras.note", '"kept"') in _rows(locations.database, "SELECT key, value FROM settings")
+    assert db_check.check(locations).ok
+
+
+def test_restore_human_output_says_what_it_did(short_home: Path) -> None:
+    locations = _home_with_database(short_home)
+    older = _older_backup(short_home)
+    tester = ApplicationTester(admin_app.application())
+
+    code = tester.execute(f"restore {older} --home {locations.home}")
+
+    assert code == 0, tester.io.fetch_error()
+    [replaced] = (locations.data / "replaced").iterdir()
+    assert tester.io.fetch_output().splitlines() == [
+        f"restored {older} to {locations.database}",
+        f"  the database it replaced (schema {head_revision()}) is kept at {replaced}",
+        f"  schema upgraded from 0003_users to {head_revision()}",
+        "  not started (it was not running)",
+    ]
 
 
 # -- restore: the swap, interrupted at every step ------------------------------------------

@@ -17,7 +17,8 @@ class RestoreCommand(NuaCommand):
         "Verifies the file first (a sound SQLite file, a Nua database, a schema this code "
         "knows); a bad file changes nothing. Then stops the orchestrator if it runs, moves "
         "the database to <comment><data>/replaced/</comment>, puts the backup in its place "
-        "and starts again if it was running (start upgrades an older schema)."
+        "with one rename, upgrades an older schema as start does, and starts again if it "
+        "was running."
     )
     arguments = [argument("path", "The backup file to restore.")]
     options = [option("json", None, "Print the result as JSON.")]
@@ -31,10 +32,16 @@ class RestoreCommand(NuaCommand):
             return 0
         self.line(f"restored {result.source} to {result.database}")
         if result.replaced:
-            self.line(f"  the old database is kept at {result.replaced}")
-        self.line(f"  schema {result.revision_before or '-'} -> {result.revision_after}")
+            self.line(
+                f"  the database it replaced (schema {result.revision_before or 'unreadable'}) "
+                f"is kept at {result.replaced}"
+            )
+        if result.upgraded:
+            self.line(f"  schema upgraded from {result.revision_backup} to {result.revision_after}")
+        else:
+            self.line(f"  schema {result.revision_after} (no upgrade needed)")
         if result.started_pid is not None:
             self.line(f"  started again (pid {result.started_pid})")
-        elif not result.was_running:
-            self.line("  not started (it was not running); the next start upgrades the schema")
+        else:
+            self.line("  not started (it was not running)")
         return 0
