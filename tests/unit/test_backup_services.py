@@ -756,3 +756,28 @@ def test_restore_refuses_a_backup_that_changed_after_it_was_verified(
     with pytest.raises(RestoreError, match=refusal):
         restore.restore(locations, saved, now=T0)
     _assert_nothing_restored(locations, fingerprint)
+
+
+def test_restore_says_when_the_upgrade_fails_and_starts_nothing(
+    short_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.errors import DatabaseError
+    from orchestrator.services import database as database_service
+
+    locations = _home_with_database(short_home)
+    older = _older_backup(short_home)
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise DatabaseError("database x could not be upgraded: disk I/O error; nothing was changed")
+
+    monkeypatch.setattr(database_service, "prepare", failing)
+    with pytest.raises(RestoreError) as refused:
+        restore.restore(locations, older, now=T0)
+
+    message = str(refused.value)
+    assert f"restored {older} to {locations.database}, but its schema could not be" in message
+    assert "upgraded from 0003_users: database x could not be upgraded" in message
+    assert "the database it replaced is kept at" in message
+    assert "nothing was started" in message and "nua-orchestrator db check" in message
+    assert _rows(locations.database, "SELECT version_num FROM alembic_version") == [("0003_users",)]
+    assert not locations.supervisor_pidfile.exists()
