@@ -78,6 +78,7 @@ def app_probe(where: host_locations.Locations, program: control.ProgramInfo) -> 
     return AppProbe(
         check=lambda: health.check(checked, ports, timeout=CHECK_TIMEOUT),
         interval=_seconds(checked.get("interval")),
+        grace=_seconds(checked.get("timeout")) or 0.0,
     )
 
 

@@ -9,7 +9,10 @@ Each `tick`:
 - re-arms programs left in FATAL once their backoff has passed;
 - checks the health of running apps (groups app-*) every `interval` seconds
   (the app's own `healthcheck.interval`, else `app_interval`), and restarts
-  one that failed `app_failures` checks in a row, with the same backoff;
+  one that failed `app_failures` checks in a row, with the same backoff.
+  An app process gets its `healthcheck.timeout` as a start-up grace: until it
+  first passes, failed checks within that long of its start do not count
+  (else a slow starter is restarted during its own install's health step);
 - forgets a program's backoff once it has been healthy for `stable_after`
   seconds: the worker answering every ping, an app passing every check, any
   other program staying RUNNING. Only RUNNING would not do: a stopped or
@@ -65,6 +68,8 @@ class AppProbe:
     check: Callable[[], str | None]
     #: Seconds between two checks: the app's healthcheck.interval; None: the sentinel's default.
     interval: float | None = None
+    #: Seconds after a start before failed checks count: the app's healthcheck.timeout.
+    grace: float = 0.0
 
 
 @dataclass
@@ -72,8 +77,13 @@ class _AppWatch:
     """What the sentinel knows of one app process (a new pid starts afresh)."""
 
     pid: int
+    # When supervisord started it (from its uptime, so a restarted sentinel agrees).
+    started_at: float
     failed: int = 0
     checked_at: float = float("-inf")
+    # Passed a check since its start: its start-up grace is over.
+    ever_healthy: bool = False
+    said_starting: bool = False
     # The app's own interval once its probe was read; None: not read yet.
     interval: float | None = None
     # Since when every check passed (None: the last one failed, or none ran yet).
@@ -146,7 +156,7 @@ class Watchdog:
         if watch is None or watch.pid != app.pid:
             # A new process: its own count, but checks keep their pace.
             old = watch
-            watch = self.apps[name] = _AppWatch(app.pid)
+            watch = self.apps[name] = _AppWatch(app.pid, started_at=now - (app.uptime or 0.0))
             if old is not None:
                 watch.checked_at, watch.interval = old.checked_at, old.interval
         if now < watch.checked_at + (watch.interval or self.config.app_interval):
@@ -160,11 +170,25 @@ class Watchdog:
             if watch.failed:
                 log.info("%s is healthy again after %d failed check(s)", name, watch.failed)
             watch.failed = 0
+            watch.ever_healthy = True
             if watch.healthy_since is None:
                 watch.healthy_since = now
             self._forget_when_stable(name, watch.healthy_since, now)
             return
         watch.healthy_since = None
+        grace = probe.grace if probe is not None else 0.0
+        if not watch.ever_healthy and now - watch.started_at < grace:
+            if not watch.said_starting:
+                watch.said_starting = True
+                log.info(
+                    "%s (pid %d) is not healthy yet (%s); failed checks count from %gs "
+                    "after its start (healthcheck.timeout)",
+                    name,
+                    app.pid,
+                    problem,
+                    grace,
+                )
+            return
         watch.failed += 1
         limit = self.config.app_failures
         if watch.failed <= limit:

@@ -111,3 +111,17 @@ def test_an_app_is_checked_at_its_own_interval(apps_orch: Orchestrator) -> None:
         timeout=15,
         what="the restarted app",
     )
+
+
+def test_a_slow_starter_is_not_restarted_during_its_install(apps_orch: Orchestrator) -> None:
+    orch = apps_orch
+    orch.env.update({"NUA_APPS_HEALTH_INTERVAL": "0.5", "NUA_APPS_HEALTH_FAILURES": "2"})
+    orch.start()
+    # Healthy only 5 s after each start: ten failed checks, but within its 30 s timeout.
+    app = _install(orch, probed_app(interval=0.5, timeout=30, warm_up=5), label="slow")
+    assert _restarts(orch, "slow") == []
+    assert orch.program("app-slow:app-slow").pid == app["pid"]
+    assert re.search(
+        rf"app-slow:app-slow \(pid {app['pid']}\) is not healthy yet .*503", orch.log("sentinel")
+    )
+    assert "app-slow:app-slow is unhealthy" not in orch.log("sentinel")

@@ -321,7 +321,7 @@ def test_an_app_unhealthy_for_good_is_restarted_at_the_cap_not_from_the_start(
         lambda: True,
         clock,
         SHIPPED,
-        app_probe=lambda _: AppProbe(check=lambda: "answered 500"),
+        app_probe=lambda _: AppProbe(check=lambda: "answered 500", grace=30.0),
     )
     for _ in range(int(4000 / 5.0)):
         dog.tick()
@@ -447,6 +447,9 @@ class AppRig:
 
     healthy: bool = False
     interval: float | None = None
+    grace: float = 0.0
+    # Unhealthy, whatever `healthy` says, until then (an app warming up).
+    warm_until: float = 0.0
     clock: FakeClock = field(default_factory=FakeClock)
     checks: list[float] = field(default_factory=list)
     supervisor: FakeSupervisor = field(init=False)
@@ -462,11 +465,19 @@ class AppRig:
 
     def probe(self, program: ProgramInfo) -> AppProbe:
         assert program.name == APP
-        return AppProbe(check=self.check, interval=self.interval)
+        return AppProbe(check=self.check, interval=self.interval, grace=self.grace)
 
     def check(self) -> str | None:
         self.checks.append(self.clock.now)
+        if self.clock.now < self.warm_until:
+            return "GET http://127.0.0.1:20001/: Connection refused"
         return None if self.healthy else "GET http://127.0.0.1:20001/ answered 500"
+
+    def crash_and_restart(self) -> None:
+        """What supervisord does when the app exits: a new process, started now."""
+        program = self.supervisor.programs_by_name[APP]
+        program.pid = next(PIDS)
+        program.started_at = self.clock.now
 
     def run_until(self, end: float, every: float = 1.0) -> None:
         while self.clock.now < end:
@@ -530,6 +541,50 @@ def test_an_app_healthy_for_stable_after_has_its_backoff_forgotten() -> None:
         rig.clock.now += 1.0
     rig.dog.tick()
     assert APP not in rig.dog.backoff.attempts
+
+
+def test_a_slow_starter_is_not_restarted_within_its_healthcheck_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="nua.sentinel")
+    # Ready after 45 s, with a timeout of 60 s: checks at 0, 10 ... 40 fail.
+    rig = AppRig(healthy=True, grace=60.0, warm_until=45.0)
+    rig.run_until(300.0)
+    assert rig.restarts() == []
+    assert "is not healthy yet" in caplog.text
+    assert "is unhealthy" not in caplog.text
+    assert caplog.text.count("is not healthy yet") == 1  # said once, not at every check
+
+
+def test_an_app_never_healthy_is_restarted_once_its_grace_is_over() -> None:
+    rig = AppRig(grace=30.0)
+    rig.run_until(51.0)
+    # Checks at 0, 10 and 20 are within the grace; 30, 40 and 50 count.
+    assert rig.restarts() == [50.0]
+
+
+def test_the_grace_ends_at_the_first_passed_check() -> None:
+    rig = AppRig(healthy=True, grace=60.0)
+    rig.run_until(5.0)
+    rig.healthy = False  # healthy at 0, sick from then on: no start-up excuse
+    rig.run_until(31.0)
+    assert rig.restarts() == [30.0]
+
+
+def test_an_app_restarted_by_supervisord_gets_its_grace_again() -> None:
+    rig = AppRig(healthy=True, grace=60.0)
+    rig.run_until(100.0)
+    rig.crash_and_restart()  # at 100; warms up for 45 s
+    rig.warm_until = 145.0
+    rig.run_until(300.0)
+    assert rig.restarts() == []
+
+
+def test_a_sentinel_started_late_gives_no_grace_to_an_app_up_for_long() -> None:
+    rig = AppRig(grace=60.0)
+    rig.supervisor.programs_by_name[APP].started_at = -1000.0  # up since long before
+    rig.run_until(21.0)
+    assert rig.restarts() == [20.0]
 
 
 def test_a_healthy_or_stopped_app_is_left_alone() -> None:
@@ -609,6 +664,7 @@ def test_the_probe_follows_the_apps_healthcheck(tmp_path: Path) -> None:
         probe = app_probe(where, _running("blog"))
         assert probe is not None
         assert probe.interval == 3.0
+        assert probe.grace == 45.0
         assert probe.check() is None
     assert f"tcp 127.0.0.1:{port}" in (probe.check() or "")
 
