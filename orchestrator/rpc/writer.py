@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import queue
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -249,12 +250,32 @@ def is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
+def file_size_limit_reached(exc: BaseException) -> bool:
+    """Whether a write failed on the file size limit (RLIMIT_FSIZE) rather than the disk.
+
+    SQLite reports the EFBIG of a write past the limit as a plain write error
+    ("disk I/O error"); with a finite limit in force, that error is the limit.
+    """
+    if not isinstance(exc, OperationalError):
+        return False
+    if getattr(exc.orig, "sqlite_errorname", "") != "SQLITE_IOERR_WRITE":
+        return False
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return soft != resource.RLIM_INFINITY
+
+
 def commit_error(exc: BaseException) -> Unavailable:
     """What the callers of a failed group commit are told (never SQLite's own words)."""
     text = str(exc.orig).lower() if isinstance(exc, OperationalError) else ""
     if "full" in text:
         return Unavailable(
             "storage full: the change was not saved; free space in the data location, then retry",
+            reason="storage_full",
+        )
+    if file_size_limit_reached(exc):
+        return Unavailable(
+            "storage full: the change was not saved; the database reached the worker's file "
+            "size limit (ulimit -f, LimitFSIZE=): raise it, then retry",
             reason="storage_full",
         )
     if is_busy(exc):
