@@ -99,12 +99,15 @@ def _check_contents(conn: sqlite3.Connection, report: CheckReport) -> None:
         report.add("integrity", f"integrity_check: {errors[0]}{more}", RESTORE)
     else:
         report.checks["integrity"] = "ok"
-    broken = readonly.foreign_key_errors(conn)
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
     if broken:
+        table, rowid, parent, fk_id = broken[0]
         report.add(
             "foreign_keys",
-            f"{len(broken)} row(s) break a foreign key (first: {broken[0]})",
-            RESTORE,
+            f"{len(broken)} row(s) point at rows that do not exist (first: "
+            f"{_dangling(conn, table, rowid, parent, fk_id)})",
+            f"{RESTORE}; or, if those rows are not needed, delete them with the orchestrator "
+            f"stopped (`PRAGMA foreign_key_check` lists them all)",
         )
     else:
         report.checks["foreign_keys"] = "ok"
@@ -134,3 +137,36 @@ def _check_contents(conn: sqlite3.Connection, report: CheckReport) -> None:
         )
     else:
         report.checks["schema"] = "ok"
+
+
+def _quoted(name: str) -> str:
+    """An SQL identifier; the names come from SQLite's own catalogue."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _dangling(
+    conn: sqlite3.Connection, table: str, rowid: int | None, parent: str, fk_id: int
+) -> str:
+    """One row that breaks a foreign key, as `releases row 1: label 'x' is not in apps.label`."""
+    pairs = [
+        (column, target)
+        for id_, _seq, _parent, column, target, *_rest in conn.execute(
+            f"PRAGMA foreign_key_list({_quoted(table)})"
+        )
+        if id_ == fk_id
+    ]
+    where = f"{table} row {rowid}"
+    if not pairs or rowid is None:
+        return f"{where} -> {parent}"
+    columns = ", ".join(_quoted(column) for column, _target in pairs)
+    values = conn.execute(
+        f"SELECT {columns} FROM {_quoted(table)} WHERE rowid = ?",  # noqa: S608
+        (rowid,),
+    ).fetchone()
+    if values is None:
+        return f"{where} -> {parent}"
+    said = ", ".join(
+        f"{column} {value!r} is not in {parent}.{target or 'its primary key'}"
+        for (column, target), value in zip(pairs, values, strict=True)
+    )
+    return f"{where}: {said}"

@@ -265,6 +265,45 @@ def test_db_check_on_a_garbled_database_changes_nothing(where: Locations) -> Non
     assert _sha256(where.database) == before
 
 
+def test_db_check_finds_a_row_pointing_at_a_missing_parent(where: Locations) -> None:
+    # sqlite3 leaves foreign keys off: the row goes in as a damaged or hand-edited file has it.
+    _execute(
+        where.database,
+        """INSERT INTO releases (id, label, number, version, config, path, created_at)
+           VALUES (7, 'ghost', 1, '1.0.0', '{}', '/nowhere', '2024-01-01 00:00:00')""",
+    )
+    before = _sha256(where.database)
+
+    report = db_check.check(where)
+
+    assert not report.ok
+    [finding] = report.findings
+    assert finding.check == "foreign_keys"
+    assert finding.problem == (
+        "1 row(s) point at rows that do not exist "
+        "(first: releases row 7: label 'ghost' is not in apps.label)"
+    )
+    assert "nua-orchestrator restore PATH" in finding.advice
+    assert "delete them with the orchestrator stopped" in finding.advice
+    assert report.checks == {
+        "file": "ok",
+        "integrity": "ok",
+        "foreign_keys": "problem",
+        "schema": "ok",
+    }
+    assert _sha256(where.database) == before
+
+    tester = ApplicationTester(admin_app.application())
+    assert tester.execute(f"db check --home {where.home}") == 1
+    output = tester.io.fetch_output()
+    assert f"problem: {finding.problem}" in output
+    assert f"  what to do: {finding.advice}" in output
+    assert tester.execute(f"db check --json --home {where.home}") == 1
+    reported = json.loads(tester.io.fetch_output())
+    assert reported["ok"] is False
+    assert reported["findings"] == [finding.to_json()]
+
+
 def test_db_check_without_a_database(tmp_path: Path) -> None:
     [finding] = db_check.check(resolve(tmp_path / "none")).findings
     assert "no database" in finding.problem
