@@ -183,8 +183,8 @@ class Installer:
         return number
 
     def _install(self, previous: Previous | None, number: int, release_dir: Path) -> None:
-        user = self.service.user()
         with self.steps.step("unpack"):
+            user = self.service.user()
             config = self._unpack(release_dir, user)
         with (
             self.steps.step("build")

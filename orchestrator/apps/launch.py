@@ -29,8 +29,18 @@ def main(argv: list[str]) -> int:
     # The folder first: a release is reached through folders its user may not traverse.
     os.chdir(spec["cwd"])
     user = spec.get("user")
-    if user and os.geteuid() == 0:
-        entry = pwd.getpwnam(user)
+    if os.geteuid() == 0:
+        # Apps never run as root: the worker refuses such a setting, and this is the
+        # last check before anything of the app runs (a spec written otherwise).
+        entry = _unprivileged(user)
+        if entry is None:
+            print(
+                f"nua: refusing to run this app as root: the launch spec's user {user!r} is "
+                "empty, missing, or has uid or gid 0; set apps.user to an unprivileged user "
+                "(nua settings set apps.user nua-app), then restart the orchestrator",
+                file=sys.stderr,
+            )
+            return 78  # EX_CONFIG
         os.setgroups([])
         os.setgid(entry.pw_gid)
         os.setuid(entry.pw_uid)
@@ -40,6 +50,17 @@ def main(argv: list[str]) -> int:
     # The command is the operator's, run by a shell so that $NUA_PORT expands.
     os.execve("/bin/sh", ["/bin/sh", "-c", "exec " + spec["command"]], env)  # noqa: S606
     return 127  # not reached
+
+
+def _unprivileged(user: object) -> pwd.struct_passwd | None:
+    """The user's entry if it is one apps may run as (not uid or gid 0), else None."""
+    if not isinstance(user, str) or not user:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return None if entry.pw_uid == 0 or entry.pw_gid == 0 else entry
 
 
 if __name__ == "__main__":

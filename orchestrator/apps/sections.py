@@ -7,7 +7,7 @@ files of apps the database no longer has are removed.
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,9 +16,12 @@ from sqlalchemy.orm import Session
 
 from orchestrator.apps import program
 from orchestrator.apps.layout import app_files, conf_dir
+from orchestrator.apps.run_as import RootUserRefused, app_user
 from orchestrator.db.engine import make_engine
 from orchestrator.db.models import App, Release
 from orchestrator.host.locations import Locations, ensure_private_dir
+
+log = logging.getLogger("nua.apps")
 
 
 def write_all(locations: Locations, url: str, settings: Mapping[str, Any]) -> int:
@@ -32,7 +35,13 @@ def write_all(locations: Locations, url: str, settings: Mapping[str, Any]) -> in
         engine.dispose()
     folder = conf_dir(locations)
     ensure_private_dir(folder, "apps config")
-    user = str(settings.get("apps.user") or "") or None if os.geteuid() == 0 else None
+    try:
+        user = app_user(settings.get("apps.user"))
+    except RootUserRefused as exc:
+        # The apps are written all the same (stopped ones stay stopped): their
+        # launcher refuses to run them as root, and says why in their log.
+        log.error("%s", exc)
+        user = None
     written = set()
     for app in apps:
         rel = releases.get((app.label, app.current_release))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from orchestrator.apps import health, program, supervision
 from orchestrator.apps.build import log_tail
 from orchestrator.apps.layout import AppFiles, app_files, apps_root, uploads_dir
+from orchestrator.apps.run_as import RootUserRefused, app_user
 from orchestrator.apps.uploads import Uploads
 from orchestrator.db.models import App, Job, Release, utcnow
 from orchestrator.host.locations import Locations
@@ -79,10 +79,13 @@ class AppsService:
         return control.connect(self.locations.supervisor_socket, timeout)
 
     def user(self) -> str | None:
-        """The user apps run as: a setting when the orchestrator is root, else ours."""
-        if os.geteuid() != 0:
-            return None
-        return str(self.settings["apps.user"]) or None
+        """The user apps run as: a setting when the orchestrator is root, else ours (None).
+
+        Never root: a setting that would be (empty, root, uid or gid 0) is refused."""
+        try:
+            return app_user(self.settings["apps.user"])
+        except RootUserRefused as exc:
+            raise Unavailable(str(exc), field="apps.user") from None
 
     # -- startup ----------------------------------------------------------------------------
 
@@ -187,6 +190,7 @@ class AppsService:
             _check_env(key, value)
         archive = self.uploads.finish(upload)
         try:
+            self.user()  # refused before a job starts (the job checks again)
             config = peek_config(
                 archive,
                 int(self.settings["apps.max_release_bytes"]),
@@ -326,7 +330,14 @@ class AppsService:
         env: dict[str, str],
         autostart: bool,
     ) -> None:
-        program.write_app(files, config, number, ports, env, self.settings, self.user(), autostart)
+        try:
+            user = self.user()
+        except Unavailable:
+            if autostart:
+                raise
+            # Stopping must work whatever the setting; the launcher refuses root anyway.
+            user = None
+        program.write_app(files, config, number, ports, env, self.settings, user, autostart)
 
     # -- simple operations ---------------------------------------------------------
 

@@ -13,7 +13,13 @@ from typing import Any
 import psutil
 import pytest
 
-from orchestrator.rpc.client import ConflictError, InvalidArgumentError, NotFoundError, RpcClient
+from orchestrator.rpc.client import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    RpcClient,
+    UnavailableError,
+)
 from tests.apps import malicious
 from tests.support.apps import answers, fetch, install_archive, tar_of, wait_job
 from tests.support.orchestrator import Orchestrator
@@ -360,3 +366,40 @@ def test_a_port_taken_by_another_process_is_a_clear_error(orch: Orchestrator) ->
     assert f"no free port for port.web in {port}-{port} ({port} taken" in job["error"]
     assert client.call("app.list") == []
     assert not (orch.home / "apps" / "squatted").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="apps run as another user only under root")
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("setting", ["", "root"])
+def test_apps_never_run_as_root_whatever_apps_user_says(orch: Orchestrator, setting: str) -> None:
+    orch.home.chmod(0o711)
+    orch.start()
+    job = install_archive(_client(orch), app_archive(), label="kept")
+    assert job["state"] == "succeeded", job
+    assert orch.stop().returncode == 0
+    orch.env["NUA_APPS_USER"] = setting
+    orch.start()
+    client = _client(orch)
+    with pytest.raises(UnavailableError) as refused:
+        install_archive(client, app_archive(), label="other")
+    assert refused.value.message.startswith("apps never run as root")
+    assert "nua settings set apps.user nua-app" in refused.value.message
+    assert refused.value.field == "apps.user"
+    with pytest.raises(UnavailableError, match="apps never run as root"):
+        client.call("app.start", {"label": "kept"})
+    # Brought back by start with that setting: its launcher refuses to run it.
+    err_log = orch.locations.logs / "apps" / "kept.err.log"
+    wait_for(
+        lambda: "refusing to run this app as root" in err_log.read_text(),
+        timeout=30,
+        what="the launcher to refuse",
+    )
+    ran_as_root = [
+        p.info
+        for p in psutil.process_iter(["cwd", "uids", "cmdline"])
+        if (p.info["cwd"] or "").startswith(str(orch.home / "apps")) and p.info["uids"].real == 0
+    ]
+    assert ran_as_root == []
+    assert client.call("app.stop", {"label": "kept"})["state"] == "stopped", "stop still works"
+    assert [a["label"] for a in client.call("app.list")] == ["kept"]
+    assert not (orch.home / "apps" / "other").exists()

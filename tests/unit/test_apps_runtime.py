@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -263,27 +264,64 @@ def test_an_app_without_a_health_check_is_ready_once_running() -> None:
 # -- the launcher -----------------------------------------------------------------------------
 
 
-def test_the_launcher_gives_the_app_only_its_own_environment(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.json"
+def _launch(
+    folder: Path, user: str | None, command: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the launcher on a spec in `folder` (which the user may write, as root)."""
+    folder.mkdir(exist_ok=True)
+    if user == "nobody" and os.geteuid() == 0:
+        entry = pwd.getpwnam(user)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    spec = folder / "spec.json"
     spec.write_text(
         json.dumps(
             {
-                "command": "env > seen.txt",
-                "cwd": str(tmp_path),
+                "command": command,
+                "cwd": str(folder),
                 "env": {"PATH": "/usr/bin:/bin", "NUA_PORT": "20001"},
-                "user": None,
+                "user": user,
             }
         )
     )
-    env = {**os.environ, "NUA_HOME": "/secret/home", "NUA_RUN_TOKEN": "tok", "SECRET": "x"}
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.apps.launch", str(spec)], env=env, check=False
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.apps.launch", str(spec)],
+        env=env if env is not None else dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert done.returncode == 0
+
+
+# As root, apps run as another user; otherwise as ours (the spec's user is then None).
+APP_USER = "nobody" if os.geteuid() == 0 else None
+
+
+def test_the_launcher_gives_the_app_only_its_own_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "NUA_HOME": "/secret/home", "NUA_RUN_TOKEN": "tok", "SECRET": "x"}
+    done = _launch(tmp_path / "app", APP_USER, "env > seen.txt", env)
+    assert done.returncode == 0, done.stderr
     seen = dict(
         line.split("=", 1)
-        for line in (tmp_path / "seen.txt").read_text().splitlines()
+        for line in (tmp_path / "app" / "seen.txt").read_text().splitlines()
         if "=" in line
     )
     assert seen["NUA_PORT"] == "20001" and seen["NUA_RUN_TOKEN"] == "tok"  # noqa: S105
     assert "NUA_HOME" not in seen and "SECRET" not in seen
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only")
+@pytest.mark.parametrize("user", [None, "", "root", "no-such-user-here"])
+def test_the_launcher_as_root_never_runs_an_app_as_root(tmp_path: Path, user: str | None) -> None:
+    """The last check: a spec written with no user, root, or a user that is gone."""
+    done = _launch(tmp_path / "app", user, "id -u > ran.txt")
+    assert done.returncode == 78
+    assert "refusing to run this app as root" in done.stderr
+    assert "nua settings set apps.user" in done.stderr
+    assert not (tmp_path / "app" / "ran.txt").exists(), "the app's command ran"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only")
+def test_the_launcher_as_root_drops_to_the_apps_user(tmp_path: Path) -> None:
+    done = _launch(tmp_path / "app", "nobody", "id -u > ran.txt")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "app" / "ran.txt").read_text().strip() == str(pwd.getpwnam("nobody").pw_uid)
