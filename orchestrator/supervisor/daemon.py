@@ -10,6 +10,7 @@ orphans of a supervisord killed with -9 are found.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -39,6 +40,8 @@ from orchestrator.supervisor import control
 
 DEFAULT_STOP_TIMEOUT = 30.0
 TOKEN_IN_CONF = re.compile(r'NUA_RUN_TOKEN="([0-9a-f]+)"')
+# supervisord's script as installed (`supervisord`, `supervisord3.11`), not `supervisord.conf`.
+SUPERVISORD_NAME = re.compile(r"supervisord[\d.-]*")
 
 
 @dataclass
@@ -118,7 +121,12 @@ class Supervisord:
         return self._from_pidfile()
 
     def _from_pidfile(self) -> ProcessId | None:
-        """A supervisord running our config whose manifest is gone (say, removed by hand)."""
+        """A supervisord running our config whose manifest is gone (say, removed by hand).
+
+        The pid file outlives a supervisord killed with -9, and its pid may be
+        reused: only a process that is a supervisord started with `-c` and our
+        config counts (`less supervisord.conf` names the file too).
+        """
         try:
             ident = ProcessId.of(int(self.locations.supervisor_pidfile.read_text().strip()))
         except (OSError, ValueError):
@@ -128,9 +136,7 @@ class Supervisord:
             cmdline = proc.cmdline() if proc else []
         except psutil.Error:
             return None
-        if str(self.locations.supervisor_conf) in cmdline and any(
-            "supervisord" in part for part in cmdline
-        ):
+        if ident is not None and is_supervisord_of(cmdline, self.locations.supervisor_conf):
             return ident
         return None
 
@@ -270,6 +276,15 @@ class Supervisord:
             _signal(ident, signal.SIGKILL)
             wait_gone(ident, 5.0)
         return forced
+
+
+def is_supervisord_of(cmdline: list[str], conf: Path) -> bool:
+    """Whether `cmdline` runs supervisord (as `launch` does) with the config file `conf`."""
+    pairs = list(itertools.pairwise(cmdline))
+    runs_supervisord = ("-m", "supervisor.supervisord") in pairs or any(
+        SUPERVISORD_NAME.fullmatch(Path(part).name) for part in cmdline[:2]
+    )
+    return runs_supervisord and ("-c", str(conf)) in pairs
 
 
 def _is_removable(path: Path) -> bool:

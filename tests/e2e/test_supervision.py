@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import configparser
 import itertools
+import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 
 import psutil
@@ -16,6 +16,7 @@ import pytest
 
 from orchestrator.host.processes import ProcessId
 from orchestrator.rpc.client import ClientError
+from tests.support.badinput import Bystanders
 from tests.support.orchestrator import Orchestrator
 from tests.support.polling import wait_for
 
@@ -101,8 +102,11 @@ def test_kill_9_of_supervisord_then_start_leaves_no_orphan_or_duplicate(
     assert supervisord is not None
     programs = [ProcessId.of(p.pid) for p in orch.programs().values()]
     assert len(programs) == 2 and all(programs)
-    # An unrelated process of the same user, started before the crash.
-    bystander = subprocess.Popen(["sleep", "120"])
+    # Unrelated processes of the same user, made to look as much like ours as
+    # they can: one takes supervisord's pid in the manifest (a reused pid: its
+    # create time differs), one reads the config and takes the pid file, one
+    # carries another run's token.
+    bystanders = Bystanders()
     try:
         os.kill(supervisord.pid, signal.SIGKILL)
         wait_for(lambda: not supervisord.is_alive(), timeout=10, what="supervisord to die")
@@ -113,14 +117,24 @@ def test_kill_9_of_supervisord_then_start_leaves_no_orphan_or_duplicate(
             timeout=15,
             what="the programs to exit with supervisord",
         )
+        where = orch.locations
+        reused = bystanders.spawn()
+        manifest = json.loads(where.run_manifest.read_text())
+        manifest["supervisord_pid"] = reused.pid
+        where.run_manifest.write_text(json.dumps(manifest))
+        reader = bystanders.spawn(["tail", "-f", str(where.supervisor_conf)])
+        where.supervisor_pidfile.write_text(f"{reader.pid}\n")
+        other_run = bystanders.spawn(run_token="0" * 32)
 
         status = orch.status()
-        assert status.returncode == 3
+        assert status.returncode == 3, status.stdout
         assert "stale" in status.json()["leftovers"]
+        bystanders.assert_untouched()
 
         started = orch.start()
+        assert "started (pid" in started.stdout, started.stdout
         assert "cleaned what a previous run left" in started.stderr
-        assert bystander.poll() is None, "an unrelated process was signalled"
+        bystanders.assert_untouched(reused, reader, other_run)
 
         supervisords = [
             p for p in orch.processes() if "supervisor.supervisord" in " ".join(p.cmdline())
@@ -130,9 +144,10 @@ def test_kill_9_of_supervisord_then_start_leaves_no_orphan_or_duplicate(
         sentinels = [p for p in orch.processes() if "orchestrator.sentinel" in p.cmdline()]
         assert len(workers) == 1 and len(sentinels) == 1
         assert orch.status().returncode == 0
+        orch.stop()
+        bystanders.assert_untouched(reused, reader, other_run)
     finally:
-        bystander.kill()
-        bystander.wait()
+        bystanders.kill_all()
 
 
 def test_a_program_left_fatal_is_rearmed_with_backoff(orch: Orchestrator) -> None:

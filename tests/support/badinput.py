@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -95,3 +97,52 @@ def scratch_dir(mode: int = 0o700) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+class Bystanders:
+    """Unrelated processes a test starts to prove nothing signals them; ended by pid."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._leaders: set[int] = set()
+
+    def spawn(
+        self,
+        argv: list[str] | None = None,
+        *,
+        run_token: str | None = None,
+        new_session: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        """Start `argv` (default `sleep 120`), carrying `run_token` if given."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUA_")}
+        if run_token is not None:
+            env["NUA_RUN_TOKEN"] = run_token
+        proc = subprocess.Popen(
+            argv or ["sleep", "120"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=new_session,
+        )
+        self.procs.append(proc)
+        if new_session:
+            self._leaders.add(proc.pid)
+        return proc
+
+    def assert_untouched(self, *procs: subprocess.Popen[bytes]) -> None:
+        """Each process still runs: not ended, not stopped by a signal."""
+        for proc in procs or tuple(self.procs):
+            assert proc.poll() is None, f"bystander {proc.args} (pid {proc.pid}) was ended"
+            state = psutil.Process(proc.pid).status()
+            assert state not in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE), state
+
+    def kill_all(self) -> None:
+        """End every bystander (and the group of those that lead one), by pid."""
+        for proc in self.procs:
+            if proc.pid in self._leaders:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
