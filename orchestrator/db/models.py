@@ -60,6 +60,9 @@ class IdempotencyRecord(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     method: Mapped[str] = mapped_column(String(200), nullable=False)
+    # sha256 of the method and its params (writer.fingerprint): the same key with
+    # other params is a conflict. None for answers stored before revision 0005.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     result: Mapped[Any] = mapped_column(JsonText, nullable=False)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, index=True

@@ -34,7 +34,7 @@ from orchestrator.rpc.errors import (
 )
 from orchestrator.rpc.param_types import first_mismatch
 from orchestrator.rpc.registry import IDEMPOTENCY_PARAM, Method, Registry
-from orchestrator.rpc.writer import IDEMPOTENCY
+from orchestrator.rpc.writer import IDEMPOTENCY, fingerprint
 
 log = logging.getLogger("nua.rpc")
 
@@ -180,7 +180,7 @@ class Processor:
                 # The writer answers a retry with the stored answer, inside the
                 # same transaction that would apply the change: race-free.
                 _check_key(key)
-                token = IDEMPOTENCY.set((key, method.name))
+                token = IDEMPOTENCY.set((key, method.name, fingerprint(method.name, kwargs)))
             result = method.func(*args, **kwargs)
             if type(result) not in _PLAIN:
                 _CHECK(result)

@@ -10,6 +10,8 @@ an acknowledged write is on disk.
 from __future__ import annotations
 
 import contextvars
+import hashlib
+import json
 import logging
 import queue
 import resource
@@ -31,32 +33,51 @@ from orchestrator.rpc.errors import Conflict, Unavailable
 log = logging.getLogger("nua.rpc.writer")
 T = TypeVar("T")
 
-# (key, method) of the changing call being served by this thread, if it carries a key.
-IDEMPOTENCY: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+# (key, method, fingerprint of its params) of the changing call being served by this
+# thread, if it carries a key; (key, method) alone skips the params check.
+Idempotency = tuple[str, str] | tuple[str, str, str | None]
+IDEMPOTENCY: contextvars.ContextVar[Idempotency | None] = contextvars.ContextVar(
     "idempotency", default=None
 )
+# Parameters left out of a fingerprint: a fast hash of a password, stored next to
+# the answer, could be brute-forced from a copy of the database.
+SECRET_PARAMS = frozenset({"password", "secret", "token"})
+
+
+def fingerprint(method: str, params: dict[str, Any]) -> str:
+    """sha256 of the method and its params as canonical JSON (sorted keys, secrets left out)."""
+    kept = {name: value for name, value in params.items() if name not in SECRET_PARAMS}
+    # ensure_ascii: a lone surrogate (valid in JSON text) would not encode as UTF-8.
+    text = json.dumps([method, kept], sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass
 class _Job:
     run: Callable[[Session], Any]
-    idempotency: tuple[str, str] | None
+    idempotency: Idempotency | None
     future: Future[Any] = field(default_factory=Future)
 
 
 _ANSWER = select(
     IdempotencyRecord.method,
+    IdempotencyRecord.fingerprint,
     IdempotencyRecord.result,
     (IdempotencyRecord.created_at < bindparam("cutoff")).label("expired"),
 ).where(IdempotencyRecord.key == bindparam("key"))
 _FORGET_ONE = delete(IdempotencyRecord).where(IdempotencyRecord.key == bindparam("key"))
 
 
-def stored_answer(session: Session, key: str, method: str, cutoff: datetime) -> Any:
-    """The answer stored for `key` since `cutoff`, MISSING if none; Conflict if for another method.
+def stored_answer(
+    session: Session, key: str, method: str, cutoff: datetime, params_hash: str | None = None
+) -> Any:
+    """The answer stored for `key` since `cutoff`, MISSING if none.
 
-    An answer from before `cutoff` (older than the window) is forgotten here,
-    so that the key can be used again: pruning runs only now and then.
+    Conflict if the key was used for another method, or with other params
+    (`params_hash` is their fingerprint; an answer stored without one is not
+    compared). An answer from before `cutoff` (older than the window) is
+    forgotten here, so that the key can be used again: pruning runs only now
+    and then.
     """
     row = session.execute(_ANSWER, {"key": key, "cutoff": cutoff}).first()
     if row is None:
@@ -66,6 +87,12 @@ def stored_answer(session: Session, key: str, method: str, cutoff: datetime) -> 
         return MISSING
     if row.method != method:
         raise Conflict(f"idempotency key already used for {row.method}", field="idempotency_key")
+    if params_hash is not None and row.fingerprint not in (None, params_hash):
+        raise Conflict(
+            f"idempotency key already used for {method} with other parameters; "
+            "a new request needs a new key",
+            field="idempotency_key",
+        )
     return row.result
 
 
@@ -218,19 +245,21 @@ class Writer:
         try:
             with session.begin_nested():
                 if item.idempotency is not None:
-                    key, method = item.idempotency
-                    previous = stored_answer(session, key, method, self.answers.cutoff())
+                    key, method, *params = item.idempotency
+                    cutoff = self.answers.cutoff()
+                    previous = stored_answer(session, key, method, cutoff, *params)
                     if previous is not MISSING:
                         return True, previous
                 result = item.run(session)
                 session.flush()
                 if item.idempotency is not None:
-                    key, method = item.idempotency
+                    key, method, *params = item.idempotency
                     session.execute(
                         insert(IdempotencyRecord),
                         {
                             "key": key,
                             "method": method,
+                            "fingerprint": params[0] if params else None,
                             "result": result,
                             "created_at": self.answers.clock(),
                         },

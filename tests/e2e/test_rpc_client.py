@@ -82,10 +82,18 @@ def test_a_retry_with_the_same_key_is_applied_once(orch: Orchestrator) -> None:
     first = client.call("user.add", params)
     again = client.call("user.add", params)
     assert again == first
-    # Even with other arguments, the key answers with the first result and changes nothing.
-    other = client.call("user.add", {**params, "username": "twice", "email": "t@example.com"})
-    assert other == first
+    # The same key with other arguments is another request under a used key: a conflict
+    # naming the key (not the first answer, which would hide that nothing was applied).
+    with pytest.raises(ConflictError) as reused:
+        client.call("user.add", {**params, "username": "twice", "email": "t@example.com"})
+    assert reused.value.code == -32004
+    assert reused.value.field == "idempotency_key"
+    assert "other parameters" in str(reused.value)
     assert client.call("user.count") == 1
+    with pytest.raises(NotFoundError):
+        client.call("user.get", {"username": "twice"})
+    # The same arguments in another order are the same request.
+    assert client.call("user.add", dict(reversed(params.items()))) == first
     with pytest.raises(ConflictError) as conflict:
         client.call("user.delete", {"username": "once", "idempotency_key": "k-123"})
     assert conflict.value.field == "idempotency_key"

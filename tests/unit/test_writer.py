@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from orchestrator.db.engine import make_engine
 from orchestrator.db.schema import upgrade
 from orchestrator.rpc.errors import Conflict, Unavailable
-from orchestrator.rpc.writer import IDEMPOTENCY, Answers, Writer
+from orchestrator.rpc.writer import IDEMPOTENCY, Answers, Writer, fingerprint
 from tests.support.polling import wait_for
 
 
@@ -269,3 +269,68 @@ def test_prune_deletes_only_answers_older_than_the_window(engine: Engine) -> Non
     wall.now = T0 + timedelta(minutes=75)
     assert answers.prune(engine) == 1
     assert _keys(engine) == ["recent"]
+
+
+# -- a reused key with other parameters is a conflict -------------------------------------
+
+
+def test_a_key_reused_with_other_params_is_a_conflict_and_changes_nothing(engine: Engine) -> None:
+    writer = _start(Writer(engine))
+    first_params = {"username": "once", "email": "once@example.com"}
+    other_params = {"username": "twice", "email": "twice@example.com"}
+
+    def call(params: dict[str, Any], job: Any) -> Any:
+        token = IDEMPOTENCY.set(("k", "user.add", fingerprint("user.add", params)))
+        try:
+            return writer.write(job)
+        finally:
+            IDEMPOTENCY.reset(token)
+
+    try:
+        assert call(first_params, _add("once")) == "once"
+        # The same params in another order: the same request, the first answer.
+        assert call(dict(reversed(first_params.items())), _add("again")) == "once"
+        with pytest.raises(Conflict) as conflict:
+            call(other_params, _add("twice"))
+    finally:
+        writer.stop()
+    error = conflict.value.to_error()
+    assert error["code"] == -32004
+    assert error["data"] == {"name": "conflict", "field": "idempotency_key"}
+    assert "with other parameters" in error["message"]
+    assert _count(engine) == 1
+
+
+def test_an_answer_stored_without_a_fingerprint_is_returned_as_before(engine: Engine) -> None:
+    """Rows from before revision 0005 have no fingerprint: nothing to compare with."""
+    writer = _start(Writer(engine))
+    try:
+        assert _write_with_key(writer, "k", _add("old")) == "old"  # (key, method): none stored
+        token = IDEMPOTENCY.set(("k", "user.add", fingerprint("user.add", {"username": "x"})))
+        try:
+            assert writer.write(_add("new")) == "old"
+        finally:
+            IDEMPOTENCY.reset(token)
+    finally:
+        writer.stop()
+    assert _count(engine) == 1
+
+
+def test_fingerprint_is_canonical_and_leaves_secrets_out() -> None:
+    base = fingerprint("user.add", {"username": "a", "email": "a@example.com", "role": "user"})
+    assert len(base) == 64
+    assert base == fingerprint(
+        "user.add", {"role": "user", "email": "a@example.com", "username": "a"}
+    )
+    assert base != fingerprint("user.add", {"username": "a", "email": "b@example.com"})
+    assert base != fingerprint(
+        "user.update", {"username": "a", "email": "a@example.com", "role": "user"}
+    )
+    assert fingerprint("user.add", {"n": 1}) != fingerprint("user.add", {"n": "1"})
+    assert fingerprint("user.add", {"tags": [1, 2]}) != fingerprint("user.add", {"tags": [2, 1]})
+    # A password never reaches a fast hash stored in the database.
+    assert fingerprint("user.set_password", {"username": "a", "password": "one"}) == (
+        fingerprint("user.set_password", {"username": "a", "password": "two"})
+    )
+    # Any text JSON can carry, lone surrogates included, can be fingerprinted.
+    assert len(fingerprint("user.add", {"username": "\ud800\u00e9"})) == 64
