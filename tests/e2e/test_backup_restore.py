@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
 import threading
@@ -176,3 +177,72 @@ def test_restore_of_an_older_backup_upgrades_it_and_keeps_every_row(orch: Orches
     check = orch.run("db", "check", "--json")
     assert check.returncode == 0, check.stdout
     assert check.json()["schema_revision"] == HEAD
+
+
+def test_backup_to_retention_and_human_output_through_the_cli(orch: Orchestrator) -> None:
+    orch.start()
+    folder = orch.locations.data / "backups"
+    kept = orch.run("settings", "set", "backup.keep", "2", cli="nua")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+
+    made: list[Path] = []
+    for _ in range(3):
+        done = orch.run("backup")
+        assert done.returncode == 0, done.stdout + done.stderr
+        match = re.fullmatch(
+            r"backed up to (\S+) \(\d+ bytes, schema (\S+)\) in \d+\.\d\ds",
+            done.stdout.splitlines()[0],
+        )
+        assert match, done.stdout
+        assert match.group(2) == HEAD
+        made.append(Path(match.group(1)))
+    # The third went past backup.keep: the oldest of the folder was deleted, and said so.
+    assert done.stdout.splitlines()[1:] == [f"  deleted old backup {made[0].name} (backup.keep)"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in made[1:])
+
+    listed = orch.run("backups")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SIZE", "TIME", "(UTC)", "SCHEMA"]
+    assert [line.split()[0] for line in lines[1:-1]] == [made[2].name, made[1].name]
+    assert all(line.split()[-1] == HEAD for line in lines[1:-1])
+    assert lines[-1] == f"in {folder}"
+
+    # NUA_BACKUP_KEEP is over the stored setting.
+    one = orch.run("backup", env={"NUA_BACKUP_KEEP": "1"})
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert len(list(folder.iterdir())) == 1
+
+    # --to: a new file anywhere, 0600, outside the folder's retention.
+    client = RpcClient(orch.locations.rpc_endpoint, timeout=5.0, retries=2)
+    try:
+        _add(client, "in-the-copy")
+    finally:
+        client.close()
+    target = orch.home / "elsewhere" / "copy.db"
+    target.parent.mkdir(mode=0o700)
+    to = orch.run("backup", "--to", str(target))
+    assert to.returncode == 0, to.stdout + to.stderr
+    assert to.stdout.startswith(f"backed up to {target} (")
+    assert "deleted old backup" not in to.stdout
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert _integrity(target) == [("ok",)]
+    assert "in-the-copy" in _usernames(target)
+    assert len(list(folder.iterdir())) == 1
+    again = orch.run("backup", "--to", str(target))
+    assert again.returncode == 1
+    assert "already exists; refusing to overwrite it" in error_line(again)
+
+    # restore, in words, while running.
+    pid = orch.supervisord_pid()
+    restored = orch.run("restore", str(target))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    [replaced] = (orch.locations.data / "replaced").iterdir()
+    new_pid = orch.supervisord_pid()
+    assert new_pid != pid
+    assert restored.stdout.splitlines() == [
+        f"restored {target} to {orch.locations.database}",
+        f"  the database it replaced (schema {HEAD}) is kept at {replaced}",
+        f"  schema {HEAD} (no upgrade needed)",
+        f"  started again (pid {new_pid})",
+    ]

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -128,6 +129,83 @@ def test_backup_to_a_path_and_its_refusals(where: Locations, tmp_path: Path) -> 
     assert not (tmp_path / "nowhere.db").exists()
     with pytest.raises(BackupError, match="does not exist; create it first"):
         backup.backup(where, to=tmp_path / "missing" / "x.db")
+
+
+def _break_an_index(path: Path) -> None:
+    """Point an index at another index's empty tree: readable, so the backup API copies it
+    page for page, but `integrity_check` finds rows missing from the index."""
+    _execute(
+        path,
+        "CREATE TABLE notes (text TEXT)",
+        "CREATE INDEX ix_notes ON notes (text)",
+        "CREATE TABLE spare (text TEXT)",
+        "CREATE INDEX ix_spare ON spare (text)",
+    )
+    _execute(path, "INSERT INTO notes VALUES (?)", params=[(f"n{i}",) for i in range(50)])
+    root = _rows(path, "SELECT rootpage FROM sqlite_master WHERE name = 'ix_spare'")[0][0]
+    _execute(
+        path,
+        "PRAGMA writable_schema=ON",
+        f"UPDATE sqlite_master SET rootpage = {root} WHERE name = 'ix_notes'",  # noqa: S608
+    )
+
+
+def test_a_backup_that_fails_its_integrity_check_is_refused_and_leaves_nothing(
+    where: Locations, tmp_path: Path
+) -> None:
+    _break_an_index(where.database)
+    before = _sha256(where.database)
+
+    with pytest.raises(BackupError) as refused:
+        backup.backup(where, now=T0)
+
+    message = str(refused.value)
+    assert "failed its integrity check (" in message
+    assert "it was discarded: run `nua-orchestrator db check`" in message
+    assert list((where.data / "backups").iterdir()) == []
+    assert backup.list_backups(where) == []
+    target = tmp_path / "elsewhere.db"
+    with pytest.raises(BackupError, match="failed its integrity check"):
+        backup.backup(where, to=target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+    assert _sha256(where.database) == before
+
+    tester = ApplicationTester(admin_app.application())
+    assert tester.execute(f"backup --home {where.home}") == 1
+    assert "failed its integrity check" in tester.io.fetch_error()
+    assert list((where.data / "backups").iterdir()) == []
+
+
+def test_backup_and_backups_human_output(where: Locations) -> None:
+    tester = ApplicationTester(admin_app.application())
+    folder = where.data / "backups"
+
+    assert tester.execute(f"backups --home {where.home}") == 0
+    assert tester.io.fetch_output() == (
+        f"no backups in {folder} (`nua-orchestrator backup` makes one)\n"
+    )
+
+    assert tester.execute(f"backup --home {where.home}") == 0
+    [made] = backup.list_backups(where)
+    [line] = tester.io.fetch_output().splitlines()
+    assert re.fullmatch(
+        rf"backed up to {re.escape(str(made.path))} \({made.size} bytes, "
+        rf"schema {head_revision()}\) in \d+\.\d\ds",
+        line,
+    ), line
+
+    junk = folder / "nua-20200101T000000Z.db"
+    junk.write_bytes(b"not a database" * 100)
+    assert tester.execute(f"backups --home {where.home}") == 0
+    width = len(made.name)
+    when = made.taken_at.strftime("%Y-%m-%d %H:%M:%S")
+    problem = backup.list_backups(where)[1].problem
+    assert tester.io.fetch_output().splitlines() == [
+        f"{'NAME':<{width}}  {'SIZE':>10}  TIME (UTC)           SCHEMA",
+        f"{made.name}  {made.size:>10}  {when}  {head_revision()}",
+        f"{junk.name}  {1400:>10}  2020-01-01 00:00:00  ? ({problem})",
+        f"in {folder}",
+    ]
 
 
 def test_backup_without_a_database_is_refused(tmp_path: Path) -> None:
