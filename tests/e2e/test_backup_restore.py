@@ -16,6 +16,7 @@ from orchestrator.rpc.client import NotFoundError, RpcClient
 from tests.e2e.test_fault_migrations import HEAD, REVISIONS, assert_rows_kept, build_at, populate
 from tests.support.badinput import db_fingerprint, error_line, write_private
 from tests.support.orchestrator import Orchestrator
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +29,18 @@ def _usernames(path: Path) -> set[str]:
 def _integrity(path: Path) -> list[tuple[str]]:
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         return conn.execute("PRAGMA integrity_check").fetchall()
+
+
+def _served_usernames(client: RpcClient) -> set[str]:
+    """Every username the orchestrator serves, page by page through user.list."""
+    names: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.call("user.list", {"limit": 1000, "offset": offset})
+        names += [user["username"] for user in page["users"]]
+        offset = page["next_offset"]
+    assert len(names) == len(set(names)), "a username is served twice"
+    return set(names)
 
 
 def _add(client: RpcClient, name: str) -> None:
@@ -70,9 +83,13 @@ def test_backup_while_serving_then_restore(orch: Orchestrator) -> None:
     writer = Writer(orch.locations.rpc_endpoint)
     writer.start()
     try:
-        deadline = time.monotonic() + 10
-        while len(writer.acked) < 20 and time.monotonic() < deadline and not writer.errors:
-            time.sleep(0.01)
+        wait_for(
+            lambda: len(writer.acked) >= 20 or writer.errors,
+            timeout=10,
+            what="20 writes acknowledged before the backup",
+            every=0.01,
+        )
+        assert writer.errors == [] and len(writer.acked) >= 20, writer.errors
         began = time.monotonic()
         made = orch.run("backup", "--json")
         ended = time.monotonic()
@@ -93,6 +110,10 @@ def test_backup_while_serving_then_restore(orch: Orchestrator) -> None:
     in_backup = _usernames(path)
     acked_before = set(before) | {n for n, t in writer.acked if t < began}
     assert acked_before <= in_backup, sorted(acked_before - in_backup)[:5]
+    # and nothing that was never acknowledged (the writer's last call was answered before it
+    # stopped, so every committed write is in `acked`).
+    invoked = set(before) | {n for n, _t in writer.acked}
+    assert in_backup <= invoked, sorted(in_backup - invoked)[:5]
 
     listed = orch.run("backups", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -133,6 +154,8 @@ def test_backup_while_serving_then_restore(orch: Orchestrator) -> None:
         for name in after:
             with pytest.raises(NotFoundError):
                 fresh.call("user.get", [name])
+        served = _served_usernames(fresh)
+        assert served == in_backup, (sorted(served - in_backup)[:5], sorted(in_backup - served)[:5])
         assert fresh.call("user.count") == len(in_backup)
     finally:
         fresh.close()
