@@ -8,7 +8,9 @@ table is not: it needs a row factory in ROW_FACTORIES, and the test says so.
 
 (b) The product's own migration code runs in a child process whose every SQL
 statement is slowed down by an SQLAlchemy event listener (the only thing the
-test changes). The child is killed with SIGKILL at statements spread across
+test changes), from an empty database, the oldest revision and the newest
+before head (the one with the most tables filled: users, and apps with their
+releases once a migration follows 0004_apps). The child is killed with SIGKILL at statements spread across
 the run. After each kill the database is sound, at the starting revision or
 at head (the whole run is one transaction), with exactly that revision's
 tables and every row; then a real `nua-orchestrator start` completes it.
@@ -60,6 +62,10 @@ REVISIONS: list[str] = [
     for script in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
 ]
 STARTS: list[str | None] = [None, *REVISIONS]
+# Where the kill -9 test starts: an empty database, the oldest revision, and the newest
+# before head, which has the most tables to fill (users, and apps with their releases once
+# a migration follows 0004_apps).
+KILL_STARTS: list[str | None] = list(dict.fromkeys([None, REVISIONS[0], *REVISIONS[-2:-1]]))
 ROWS_PER_TABLE = 30
 # Each SQL statement of the killed migrations waits this long first, so that
 # a kill lands between two statements of a run that is still in flight.
@@ -415,6 +421,12 @@ def test_upgrade_from_every_revision_keeps_every_row(
         assert _revision(conn) == start
         assert _schema(conn) == schemas[start]
         assert sorted(before) == _tables(conn), "a table was left empty"
+        # Foreign-key children (releases of apps, from 0004_apps on) hold rows that point
+        # at real parents, so the upgrade must carry the relations over, not only the rows.
+        for child in _children(conn):
+            assert sum(before[child].rows.values()) == ROWS_PER_TABLE, child
+            for fk in _foreign_keys(conn, child):
+                assert _joined(conn, child, fk) == ROWS_PER_TABLE, (child, fk)
 
     engine = make_engine(f"sqlite:///{db}")
     try:
@@ -430,6 +442,37 @@ def test_upgrade_from_every_revision_keeps_every_row(
         assert_rows_kept(conn, before)
 
 
+def _children(conn: sqlite3.Connection) -> list[str]:
+    """The tables with a foreign key to another table."""
+    return [t for t in _tables(conn) if any(fk.parent != t for fk in _foreign_keys(conn, t))]
+
+
+def _joined(conn: sqlite3.Connection, child: str, fk: ForeignKey) -> int:
+    """How many rows of `child` find their parent row through `fk`."""
+    parent_pk = [c.name for c in _columns(conn, fk.parent) if c.pk]
+    on = " AND ".join(
+        f"c.{_quoted(column)} = p.{_quoted(target or parent_pk[i])}"
+        for i, (column, target) in enumerate(zip(fk.columns, fk.parent_columns, strict=True))
+    )
+    sql = f"SELECT count(*) FROM {_quoted(child)} c JOIN {_quoted(fk.parent)} p ON {on}"  # noqa: S608
+    return int(conn.execute(sql).fetchone()[0])
+
+
+def test_foreign_key_children_are_filled_at_the_revision_that_has_them(short_home: Path) -> None:
+    """releases -> apps.label comes with 0004_apps: from there on, releases get rows."""
+    assert "0004_apps" in REVISIONS
+    for revision in REVISIONS[REVISIONS.index("0004_apps") :]:
+        db = short_home / f"{revision}.db"
+        build_at(db, revision)
+        before = populate(db, revision)
+        with closing(_connect(db)) as conn:
+            assert "releases" in _children(conn), revision
+            [fk] = [fk for fk in _foreign_keys(conn, "releases") if fk.parent == "apps"]
+            assert fk.columns == ("label",) and fk.parent_columns == ("label",)
+            assert _joined(conn, "releases", fk) == ROWS_PER_TABLE
+        assert sum(before["releases"].rows.values()) == ROWS_PER_TABLE
+
+
 def test_a_table_without_a_row_factory_fails_with_a_clear_message(short_home: Path) -> None:
     db = short_home / "nua.db"
     with closing(_connect(db)) as conn:
@@ -440,7 +483,7 @@ def test_a_table_without_a_row_factory_fails_with_a_clear_message(short_home: Pa
 
 
 def test_children_of_foreign_keys_are_filled_after_their_parents(short_home: Path) -> None:
-    """No migration has a foreign key yet; the generic path is proven on a schema that does."""
+    """Beyond releases -> apps (0004_apps): a self-reference, and a parent made after its child."""
     db = short_home / "nua.db"
     with closing(_connect(db)) as conn:
         conn.execute(
@@ -618,7 +661,7 @@ def _statements_in_a_full_run(db: Path, migrations: Migrations) -> int:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("start", [None, REVISIONS[0]], ids=_rev_id)
+@pytest.mark.parametrize("start", KILL_STARTS, ids=_rev_id)
 def test_kill_9_during_a_migration_leaves_old_or_new_and_start_completes_it(
     orch: Orchestrator,
     migrations: Migrations,
@@ -629,6 +672,12 @@ def test_kill_9_during_a_migration_leaves_old_or_new_and_start_completes_it(
     db = orch.locations.database
     build_at(db, start)
     before = populate(db, start)
+    with closing(_connect(db)) as conn:
+        assert sorted(before) == _tables(conn), "a table was left empty"
+    if start is not None and REVISIONS.index(start) >= REVISIONS.index("0003_users"):
+        assert sum(before["users"].rows.values()) == ROWS_PER_TABLE
+    if start is not None and REVISIONS.index(start) >= REVISIONS.index("0004_apps"):
+        assert sum(before["apps"].rows.values()) == sum(before["releases"].rows.values()) > 0
     total = _statements_in_a_full_run(db, migrations)
     assert total >= KILL_POINTS, f"only {total} statements: too few to spread the kills"
     # From the first statement (BEGIN) to the last (the foreign key check before COMMIT).
