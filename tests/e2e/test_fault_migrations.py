@@ -10,10 +10,11 @@ table is not: it needs a row factory in ROW_FACTORIES, and the test says so.
 statement is slowed down by an SQLAlchemy event listener (the only thing the
 test changes), from an empty database, the oldest revision and the newest
 before head (the one with the most tables filled: users, and apps with their
-releases once a migration follows 0004_apps). The child is killed with SIGKILL at statements spread across
-the run. After each kill the database is sound, at the starting revision or
-at head (the whole run is one transaction), with exactly that revision's
-tables and every row; then a real `nua-orchestrator start` completes it.
+releases once a migration follows 0004_apps). The child is killed with
+SIGKILL at statements spread across the run. After each kill the database
+is sound, at the starting revision or at head (the whole run is one
+transaction), with exactly that revision's tables and every row; then a
+real `nua-orchestrator start` completes it.
 From the oldest revision, that start is also (a) through the real command:
 the populated rows survive every migration and start's settings merge.
 """
