@@ -7,11 +7,15 @@ import xmlrpc.client
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import psutil
+
 from orchestrator.errors import ExitCode
 from orchestrator.host.locations import Locations
-from orchestrator.rpc.client import ClientError, RpcClient
+from orchestrator.rpc.client import ClientError, NotRunningError, RpcClient
 from orchestrator.supervisor import control
 from orchestrator.supervisor.daemon import Supervisord
+
+RPC_PROGRAM = f"{control.ORCHESTRATOR_GROUP}:rpc"
 
 
 @dataclass
@@ -66,7 +70,8 @@ def collect(locations: Locations, timeout: float = 3.0) -> StatusReport:
         report.programs = control.programs(daemon.proxy(timeout=timeout))
     except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
         report.problems.append(
-            f"supervisord (pid {ident.pid}) does not answer on {locations.supervisor_socket}: {exc}"
+            f"supervisord (pid {ident.pid}) does not answer on {locations.supervisor_socket} "
+            f"within {timeout:g}s ({exc}){_advice(ident.pid, 'nua-orchestrator restart')}"
         )
         return report
     for program in report.programs:
@@ -79,5 +84,23 @@ def collect(locations: Locations, timeout: float = 3.0) -> StatusReport:
             "system.version"
         )
     except ClientError as exc:
-        report.problems.append(f"the rpc worker does not answer: {exc}")
+        reason = f"no answer within {timeout:g}s" if isinstance(exc, NotRunningError) else exc
+        rpc = next((p for p in report.programs if p.name == RPC_PROGRAM and p.pid), None)
+        who = f"{RPC_PROGRAM} (pid {rpc.pid})" if rpc else RPC_PROGRAM
+        fix = f"supervisorctl -c {locations.supervisor_conf} restart {RPC_PROGRAM}"
+        report.problems.append(
+            f"the rpc worker {who} does not answer on {locations.rpc_endpoint} ({reason})"
+            + _advice(rpc.pid if rpc else None, fix)
+        )
     return report
+
+
+def _advice(pid: int | None, fix: str) -> str:
+    """What to do about a process that does not answer: resume it if it is stopped."""
+    try:
+        stopped = pid is not None and psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        stopped = False
+    if stopped:
+        return f"; it is stopped (SIGSTOP): kill -CONT {pid} resumes it"
+    return f"; if it stays so, run `{fix}`"

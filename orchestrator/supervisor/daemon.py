@@ -269,6 +269,9 @@ class Supervisord:
         except (OSError, xmlrpc.client.Error) as exc:
             forced.append(f"supervisord did not take the shutdown request ({exc}); sent SIGTERM")
             _signal(ident, signal.SIGTERM)
+            # A stopped (SIGSTOP) supervisord acts on SIGTERM only once resumed;
+            # killed instead, it would leave its programs to the parent-death signal.
+            _signal(ident, signal.SIGCONT)
         if not wait_gone(ident, timeout):
             forced.append(
                 f"supervisord (pid {ident.pid}) was still alive after {timeout:g}s; sent SIGKILL"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -154,6 +157,82 @@ def test_status_is_degraded_and_names_the_stopped_program(orch: Orchestrator) ->
     human = orch.run("status")
     assert human.returncode == 1
     assert "problem: nua:sentinel is STOPPED" in human.stdout
+
+
+def test_status_names_a_worker_that_does_not_answer(orch: Orchestrator) -> None:
+    # The sentinel would restart a hung worker within a second: keep it patient.
+    orch.env["NUA_SENTINEL_FAILURES"] = "1000"
+    orch.start()
+    hung = orch.wait_state("nua:rpc", "RUNNING").pid
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        status = orch.status()
+        human = orch.run("status")
+    finally:
+        os.kill(hung, signal.SIGCONT)
+    assert status.returncode == 1, status.stdout
+    report = status.json()
+    assert report["health"] == "degraded"
+    assert report["worker"] is None
+    [problem] = report["problems"]
+    assert f"the rpc worker nua:rpc (pid {hung}) does not answer on ipc://" in problem
+    assert f"kill -CONT {hung}" in problem
+    assert human.returncode == 1
+    assert f"problem: the rpc worker nua:rpc (pid {hung}) does not answer" in human.stdout
+
+
+def test_status_names_a_program_left_fatal(orch: Orchestrator) -> None:
+    # No retries, and a sentinel that waits long before it re-arms a FATAL program.
+    orch.env.update(
+        NUA_PROGRAMS_START_RETRIES="0",
+        NUA_SENTINEL_BACKOFF_INITIAL="600",
+        NUA_SENTINEL_BACKOFF_MAX="600",
+    )
+    orch.start()
+    sock = orch.locations.rpc_socket
+    sock.unlink()
+    sock.mkdir()  # the worker cannot bind: it exits at once, supervisord gives up
+    os.kill(orch.wait_state("nua:rpc", "RUNNING").pid, signal.SIGKILL)
+    orch.wait_state("nua:rpc", "FATAL", timeout=20)
+
+    status = orch.status()
+
+    assert status.returncode == 1, status.stdout
+    report = status.json()
+    assert report["health"] == "degraded"
+    assert "nua:rpc is FATAL" in report["problems"]
+    assert any("the rpc worker nua:rpc does not answer" in p for p in report["problems"])
+    sock.rmdir()
+
+
+def test_status_returns_when_supervisord_does_not_answer(orch: Orchestrator) -> None:
+    orch.env["NUA_SUPERVISOR_STOP_TIMEOUT"] = "5"
+    orch.start()
+    pid = orch.supervisord_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        status = orch.status()
+        took = time.monotonic() - began
+
+        assert took < 15, f"status took {took:.1f}s with supervisord stopped"
+        assert status.returncode == 1, status.stdout
+        report = status.json()
+        assert report["health"] == "degraded"
+        assert report["supervisord_pid"] == pid
+        [problem] = report["problems"]
+        socket = orch.locations.supervisor_socket
+        assert f"supervisord (pid {pid}) does not answer on {socket}" in problem
+        assert f"kill -CONT {pid}" in problem
+
+        # stop resumes it along with SIGTERM: a graceful end, not SIGKILL and orphans.
+        stopped = orch.stop()
+        assert "sent SIGTERM" in stopped.stderr
+        assert "SIGKILL" not in stopped.stderr, stopped.stderr
+        assert orch.processes() == []
+    finally:
+        if ProcessId.of(pid) is not None:
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_a_running_supervisord_is_recognised_even_without_its_manifest(

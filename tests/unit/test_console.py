@@ -14,6 +14,7 @@ from orchestrator.console import admin_app, client_app
 from orchestrator.console.application import NuaApplication
 from orchestrator.errors import ExitCode
 from orchestrator.host.locations import resolve
+from orchestrator.services.status import StatusReport
 
 
 @pytest.fixture
@@ -137,3 +138,32 @@ def test_shell_completion_lists_the_commands(admin: ApplicationTester, shell: st
     for command in ("start", "stop", "restart", "status"):
         assert command in script
     assert ("-l home" if shell == "fish" else "--home") in script
+
+
+@pytest.mark.parametrize(
+    ("report", "code", "line"),
+    [
+        (
+            StatusReport(running=True, supervisord_pid=7, problems=["nua:rpc is FATAL"]),
+            1,
+            "problem: nua:rpc is FATAL",
+        ),
+        (StatusReport(running=True, supervisord_pid=7), 0, "nua-orchestrator: healthy"),
+        (StatusReport(running=False), 3, "nua-orchestrator: not running"),
+    ],
+)
+def test_status_exits_with_the_report_code(
+    admin: ApplicationTester,
+    short_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    report: StatusReport,
+    code: int,
+    line: str,
+) -> None:
+    from orchestrator.console.commands.admin import status as status_command
+
+    monkeypatch.setattr(status_command, "collect", lambda _where: report)
+    assert admin.execute(f"status --home {short_home}") == code
+    assert line in admin.io.fetch_output()
+    assert admin.execute(f"status --home {short_home} --json") == code
+    assert json.loads(admin.io.fetch_output())["exit_code"] == code
