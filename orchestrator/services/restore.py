@@ -240,7 +240,9 @@ def _swap(
        SQLite's own design), so the file alone is the whole old database;
     3. hard-link it (copy it where links fail) into `aside`, with any side
        file the checkpoint could not fold in (a damaged database), and flush;
-    4. remove the side files from beside the database: empty after 2;
+    4. remove the side files from beside the database: empty after 2 (of a
+       damaged database, whole in `aside` since 3: an interruption before 5
+       leaves that damaged file without its WAL, which is kept aside with it);
     5. rename the copy over the database and flush the folder: the one step
        that switches from old to new.
     """
