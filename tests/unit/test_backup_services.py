@@ -629,8 +629,9 @@ def test_restore_interrupted_at_any_step_leaves_the_old_or_the_new_database(
         _copy_with_side_files(old, locations.database)
         return locations
 
+    whole = home("whole")
     with dies_at(monkeypatch, None) as calls:
-        restore.restore(home("whole"), saved, now=T0)
+        restore.restore(whole, saved, now=T0)
     steps = list(calls)
 
     outcomes: list[str] = []
