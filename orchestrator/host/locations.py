@@ -187,5 +187,23 @@ def check_private_dir(path: Path, name: str, *, allow_existing_mode: bool = Fals
             f"it must not be {'writable' if allow_existing_mode else 'accessible'} "
             f"by group or others: run chmod 700 {path}"
         )
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise LocationError(f"{name} location {path} is not writable by you; fix its permissions")
+    _refuse_unwritable(path, name)
+
+
+def _refuse_unwritable(path: Path, name: str) -> None:
+    """Create and remove a file in `path`: what the commands will do there.
+
+    os.access answers for the real uid, and only predicts; creating a file asks
+    the kernel for the effective user, whatever decides it (mode bits, ACLs, a
+    read-only mount, an immutable folder).
+    """
+    probe = path / f".nua-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise LocationError(
+            f"{name} location {path} is not writable by you ({exc.strerror}); "
+            f"fix its permissions (chmod 700 {path}) or choose another --home"
+        ) from None
+    os.close(fd)
+    probe.unlink()

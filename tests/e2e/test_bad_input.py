@@ -183,6 +183,35 @@ def test_data_location_that_is_a_regular_file(orch: Orchestrator) -> None:
     assert data.read_bytes() == b"not a folder\n"
 
 
+def test_location_that_is_not_writable(orch: Orchestrator) -> None:
+    """Mode 0500: owner, mode and type are fine, but nothing can be created in it.
+
+    Root writes whatever the mode bits say, so as root the home is handed to
+    nobody and start runs as nobody; the check must hold for the user it runs as.
+    """
+    before = seed(orch)
+    logs = orch.locations.logs
+    logs.chmod(0o500)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        for path in [orch.home, *orch.home.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        prefix = [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    done = subprocess.run(
+        [*prefix, str(BIN / "nua-orchestrator"), "start"],
+        env={**orch.env, "HOME": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    result = Result(done.returncode, done.stdout, done.stderr)
+
+    assert_refused(orch, result, f"logs location {logs} is not writable by you", "permissions")
+    assert db_fingerprint(orch.locations.database) == before
+    assert sorted(p.name for p in logs.iterdir()) == ["rpc.log", "sentinel.log", "supervisord.log"]
+
+
 # -- 4. a location that is a symlink ---------------------------------------------------------
 
 
@@ -244,8 +273,9 @@ def test_stale_lock_is_taken_over(orch: Orchestrator) -> None:
     assert orch.processes() == []
 
 
-@needs_root
-@pytest.mark.parametrize("kind", ["foreign-owner", "mode-0644", "symlink"])
+@pytest.mark.parametrize(
+    "kind", [pytest.param("foreign-owner", marks=needs_root), "mode-0644", "symlink"]
+)
 def test_foreign_lock_is_refused(orch: Orchestrator, kind: str) -> None:
     orch.locations.ensure()
     lock = orch.locations.lock_file

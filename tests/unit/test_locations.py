@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -251,3 +254,77 @@ def test_ensure_reports_a_location_that_cannot_be_created(short_home: Path) -> N
     with pytest.raises(LocationError, match="cannot be created") as info:
         where.ensure()
     assert str(short_home / "blocker" / "h") in str(info.value)
+
+
+# -- a location that is not writable ------------------------------------------------------
+
+NOBODY = 65534
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+ENSURE = (
+    "import sys\n"
+    "from orchestrator.errors import LocationError\n"
+    "from orchestrator.host.locations import resolve\n"
+    "try:\n"
+    "    resolve(sys.argv[1], environ={}).ensure()\n"
+    "except LocationError as exc:\n"
+    "    print(exc)\n"
+    "    sys.exit(1)\n"
+)
+
+
+def _ensure_as(home: Path, user: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run `ensure` in a child as `user` (setpriv arguments; none: as ourselves)."""
+    return subprocess.run(
+        [*([SETPRIV, *user] if user else []), sys.executable, "-c", ENSURE, str(home)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+# Root writes anywhere its mode bits say no: the check runs as the owner, nobody.
+AS_OWNER = (
+    ["--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"] if os.geteuid() == 0 else []
+)
+
+
+@pytest.mark.parametrize("folder", ["data", "run", "log", "config"])
+def test_ensure_refuses_a_location_its_owner_cannot_write(short_home: Path, folder: str) -> None:
+    where = resolve(short_home, environ={})
+    where.ensure()
+    (short_home / folder).chmod(0o500)
+    if os.geteuid() == 0:
+        for path in (short_home, *where.directories().values()):
+            os.chown(path, NOBODY, NOBODY)
+
+    done = _ensure_as(short_home, AS_OWNER)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    message = done.stdout.strip()
+    assert f"location {short_home / folder} is not writable by you (Permission denied)" in message
+    assert "fix its permissions" in message
+    assert list((short_home / folder).iterdir()) == []
+
+
+@needs_root
+def test_writability_is_that_of_the_effective_user(short_home: Path) -> None:
+    """Real uid root, effective uid nobody: os.access would have answered for root."""
+    where = resolve(short_home, environ={})
+    where.ensure()
+    where.logs.chmod(0o500)
+    for path in (short_home, *where.directories().values()):
+        os.chown(path, NOBODY, NOBODY)
+
+    done = _ensure_as(short_home, ["--euid", str(NOBODY), "--egid", str(NOBODY), "--clear-groups"])
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"logs location {where.logs} is not writable by you" in done.stdout
+
+
+def test_a_writable_location_keeps_no_trace_of_the_check(short_home: Path) -> None:
+    where = resolve(short_home, environ={})
+    where.ensure()
+    where.ensure()
+    for path in where.directories().values():
+        assert list(path.iterdir()) == [], path
