@@ -13,11 +13,11 @@ import itertools
 import json
 import os
 import secrets
+import struct
 import time
 from typing import Any
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 IDEMPOTENCY_PARAM = "idempotency_key"
 # Built once (json.dumps with options builds an encoder per call); NaN is not JSON.
@@ -312,13 +312,18 @@ class RpcClient:
         dropped = False
         # Asking ZMQ_EVENTS is much cheaper than a recv that raises zmq.Again.
         while monitor is not None and monitor.get(zmq.EVENTS) & zmq.POLLIN:
-            event = recv_monitor_message(monitor)["event"]
+            event = _monitor_event(monitor.recv_multipart())
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._connected = True
             elif event == zmq.EVENT_DISCONNECTED and self._connected:
                 self._connected = False
                 dropped = True
         return dropped
+
+
+def _monitor_event(frames: list[bytes]) -> int:
+    """The event number of a ZeroMQ monitor message (zmq.utils.monitor imports asyncio)."""
+    return int(struct.unpack_from("=H", frames[0])[0])
 
 
 def _encode(message: dict[str, Any]) -> bytes:
