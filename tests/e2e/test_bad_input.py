@@ -358,6 +358,27 @@ def test_database_newer_than_the_code(orch: Orchestrator) -> None:
     assert db_fingerprint(db) == before
 
 
+@pytest.mark.parametrize(
+    ("url", "needles"),
+    [
+        ("not a url", ["NUA_DATABASE_URL='not a url'", "is not a database URL", "unset it"]),
+        ("foo://x/nua", ["NUA_DATABASE_URL='foo://x/nua'", "Can't load plugin"]),
+        (
+            "postgresql://nua:s3cret@localhost/nua",
+            ["NUA_DATABASE_URL='postgresql://nua:***@localhost/nua'", "driver is not installed"],
+        ),
+    ],
+    ids=["unparsable", "unknown-dialect", "driver-missing"],
+)
+def test_database_url_that_cannot_be_used(orch: Orchestrator, url: str, needles: list[str]) -> None:
+    result = orch.run("start", env={"NUA_DATABASE_URL": url})
+
+    line = assert_refused(orch, result, *needles)
+    assert "s3cret" not in line
+    assert not orch.locations.database.exists()
+    assert not orch.locations.supervisor_conf.exists()
+
+
 # -- 8. supervisord -----------------------------------------------------------------
 
 
