@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import xmlrpc.client
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -28,10 +29,22 @@ CHECK_TIMEOUT = 2.0
 
 
 class SupervisordPort:
-    """The watchdog's view of supervisord, over XML-RPC."""
+    """The watchdog's view of supervisord, over XML-RPC.
 
-    def __init__(self, proxy: Any) -> None:
-        self.proxy = proxy
+    Apps are restarted from the watchdog's thread pool, and an XML-RPC proxy
+    keeps one connection that two threads must not share: one proxy per thread.
+    """
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self.connect = connect
+        self.local = threading.local()
+
+    @property
+    def proxy(self) -> Any:
+        proxy = getattr(self.local, "proxy", None)
+        if proxy is None:
+            proxy = self.local.proxy = self.connect()
+        return proxy
 
     def programs(self) -> list[control.ProgramInfo]:
         return control.programs(self.proxy)
@@ -119,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             return False
 
     watchdog = Watchdog(
-        SupervisordPort(control.connect(where.supervisor_socket, CONTROL_TIMEOUT)),
+        SupervisordPort(lambda: control.connect(where.supervisor_socket, CONTROL_TIMEOUT)),
         ping,
         time.monotonic,
         WatchdogConfig(
@@ -155,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
             log.warning("supervisord did not answer: %s", exc)
         stop.wait(args.interval)
+    watchdog.close()
     return 0
 
 

@@ -7,7 +7,8 @@ Each `tick`:
   sends one, so a stopped (SIGSTOP) process would sit out the whole stop
   timeout until SIGKILL instead of exiting on SIGTERM;
 - re-arms programs left in FATAL once their backoff has passed;
-- checks the health of running apps (groups app-*) every `interval` seconds
+- checks the health of running apps (groups app-*), in a small thread pool so
+  that hung apps never delay the worker's ping, every `interval` seconds
   (the app's own `healthcheck.interval`, else `app_interval`), and restarts
   one that failed `app_failures` checks in a row, with the same backoff.
   An app process gets its `healthcheck.timeout` as a start-up grace: until it
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +60,8 @@ class WatchdogConfig:
 
 
 APP_GROUP_PREFIX = "app-"
+# Apps checked or restarted at the same time at most; more wait their turn.
+APP_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,11 @@ class _AppWatch:
     # Passed a check since its start: its start-up grace is over.
     ever_healthy: bool = False
     said_starting: bool = False
-    # The app's own interval once its probe was read; None: not read yet.
+    # The app's own interval and grace, from its probe when last read.
     interval: float | None = None
+    grace: float = 0.0
+    # The check running in the pool, if any: one at a time per app.
+    pending: Future[str | None] | None = None
     # Since when every check passed (None: the last one failed, or none ran yet).
     healthy_since: float | None = None
     # Whether "backing off" was logged since the last restart (once is enough).
@@ -100,6 +107,7 @@ class Watchdog:
         clock: Callable[[], float],
         config: WatchdogConfig,
         app_probe: Callable[[ProgramInfo], AppProbe | None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.ping = ping
@@ -113,6 +121,13 @@ class Watchdog:
         self.worker_healthy_since: float | None = None
         self.said_backing_off = False
         self.apps: dict[str, _AppWatch] = {}
+        # Apps' checks and restarts run here, never in the tick: threads start on first use.
+        self.executor = executor or ThreadPoolExecutor(APP_THREADS, thread_name_prefix="app-check")
+        self.restarting: dict[str, Future[None]] = {}
+
+    def close(self) -> None:
+        """Stop taking work; jobs in flight end by their own timeouts."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _health_watched(self, name: str) -> bool:
         """Whether `name` has a health signal of its own (pings, checks), beyond RUNNING."""
@@ -143,29 +158,61 @@ class Watchdog:
             if program.state == FATAL and program.name != self.config.itself:
                 self._rearm(program, now)
         if self.app_probe is not None:
-            for program in programs.values():
-                if program.name.startswith(APP_GROUP_PREFIX):
-                    self._watch_app(program, now)
+            self._watch_apps(programs, now)
+
+    def _watch_apps(self, programs: dict[str, ProgramInfo], now: float) -> None:
+        for program in programs.values():
+            if program.name.startswith(APP_GROUP_PREFIX):
+                self._watch_app(program, now)
+        # Removed apps: a later app of the same name starts afresh.
+        for name in [n for n in self.apps if n not in programs]:
+            del self.apps[name]
+        for name in [n for n, job in self.restarting.items() if n not in programs and job.done()]:
+            del self.restarting[name]
 
     def _watch_app(self, app: ProgramInfo, now: float) -> None:
         name = app.name
+        restart = self.restarting.get(name)
+        if restart is not None:
+            if not restart.done():
+                return  # supervisord is still stopping it: nothing to judge meanwhile
+            del self.restarting[name]
+            if restart.exception() is not None:
+                log.warning("restarting %s failed: %s", name, restart.exception())
         if app.state != RUNNING:
             self.apps.pop(name, None)
             return
         watch = self.apps.get(name)
         if watch is None or watch.pid != app.pid:
-            # A new process: its own count, but checks keep their pace.
+            # A new process: its own count (a check still running for the old one is
+            # ignored), but checks keep their pace.
             old = watch
             watch = self.apps[name] = _AppWatch(app.pid, started_at=now - (app.uptime or 0.0))
             if old is not None:
                 watch.checked_at, watch.interval = old.checked_at, old.interval
-        if now < watch.checked_at + (watch.interval or self.config.app_interval):
-            return
-        watch.checked_at = now
-        assert self.app_probe is not None
-        probe = self.app_probe(app)
-        watch.interval = probe.interval if probe is not None else None
-        problem = probe.check() if probe is not None else None
+        if watch.pending is None and now >= watch.checked_at + (
+            watch.interval or self.config.app_interval
+        ):
+            watch.checked_at = now
+            assert self.app_probe is not None
+            probe = self.app_probe(app)
+            if probe is None:  # nothing to check: running is healthy
+                watch.interval, watch.grace = None, 0.0
+                self._judge_app(app, watch, None, now)
+                return
+            watch.interval, watch.grace = probe.interval, probe.grace
+            # In the pool: a hung app's check (up to its timeout) never delays the worker's ping.
+            watch.pending = self.executor.submit(probe.check)
+        if watch.pending is not None and watch.pending.done():
+            done, watch.pending = watch.pending, None
+            failure = done.exception()
+            problem = done.result() if failure is None else f"the check itself failed: {failure!r}"
+            self._judge_app(app, watch, problem, now)
+
+    def _judge_app(
+        self, app: ProgramInfo, watch: _AppWatch, problem: str | None, now: float
+    ) -> None:
+        name = app.name
         if problem is None:
             if watch.failed:
                 log.info("%s is healthy again after %d failed check(s)", name, watch.failed)
@@ -176,8 +223,7 @@ class Watchdog:
             self._forget_when_stable(name, watch.healthy_since, now)
             return
         watch.healthy_since = None
-        grace = probe.grace if probe is not None else 0.0
-        if not watch.ever_healthy and now - watch.started_at < grace:
+        if not watch.ever_healthy and now - watch.started_at < watch.grace:
             if not watch.said_starting:
                 watch.said_starting = True
                 log.info(
@@ -186,7 +232,7 @@ class Watchdog:
                     name,
                     app.pid,
                     problem,
-                    grace,
+                    watch.grace,
                 )
             return
         watch.failed += 1
@@ -218,7 +264,8 @@ class Watchdog:
         )
         watch.failed = 0
         watch.said_backing_off = False
-        self._restart_hung(name)
+        # In the pool too: supervisord may wait the app's whole stop timeout.
+        self.restarting[name] = self.executor.submit(self._restart_hung, name)
 
     def _next_restart(self, name: str) -> str:
         return f"restart {self.backoff.attempts.get(name, 0) + 1}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,3 +128,64 @@ def test_a_slow_starter_is_not_restarted_during_its_install(apps_orch: Orchestra
         rf"app-slow:app-slow \(pid {app['pid']}\) is not healthy yet .*503", orch.log("sentinel")
     )
     assert "app-slow:app-slow is unhealthy" not in orch.log("sentinel")
+
+
+def _stamp(line: str) -> float:
+    """Seconds of the day of a log line ("2026-01-02 03:04:05,678 WARNING ...")."""
+    h, m, rest = line.split()[1].split(":")
+    sec, ms = rest.split(",")
+    return int(h) * 3600 + int(m) * 60 + int(sec) + int(ms) / 1000
+
+
+def test_hung_apps_do_not_delay_noticing_a_hung_worker(apps_orch: Orchestrator) -> None:
+    orch = apps_orch
+    # Three pings: between the second and the third, every app is due for a check.
+    orch.env.update(
+        {
+            "NUA_SENTINEL_FAILURES": "3",
+            "NUA_APPS_HEALTH_INTERVAL": "0.5",
+            "NUA_APPS_HEALTH_FAILURES": "2",
+        }
+    )
+    orch.start()
+    labels = ["hung1", "hung2", "hung3"]
+    apps = {label: _install(orch, probed_app(interval=0.5, timeout=5), label) for label in labels}
+    interval = float(orch.env["NUA_SENTINEL_INTERVAL"])
+    ping_timeout = float(orch.env["NUA_SENTINEL_PING_TIMEOUT"])
+    worker = orch.wait_state("nua:rpc", "RUNNING").pid
+    stopped = [worker, *(app["pid"] for app in apps.values())]
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(
+            lambda: (p := orch.program("nua:rpc")).state == "RUNNING" and p.pid != worker,
+            timeout=30,
+            what="the sentinel to restart the hung worker",
+        )
+        # The stopped apps fail their checks by timing out, and are restarted too.
+        for label, app in apps.items():
+            wait_for(
+                lambda label=label, app=app: (
+                    (p := orch.program(f"app-{label}:app-{label}")).state == "RUNNING"
+                    and p.pid != app["pid"]
+                ),
+                timeout=30,
+                what=f"the sentinel to restart the hung app {label}",
+            )
+    finally:
+        for pid in stopped:
+            if psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGCONT)
+    log = orch.log("sentinel")
+    pings = [_stamp(line) for line in log.splitlines() if f"(pid {worker}) did not answer" in line]
+    gaps = [b - a for a, b in itertools.pairwise(pings)]
+    print(f"failed pings of the hung worker {[round(g, 2) for g in gaps]} s apart (3 hung apps)")
+    # The worker kept its pace: a ping round is its deadline plus the interval;
+    # three app checks of 2 s each in between would make one gap 6 s longer.
+    assert len(pings) == 3 and all(gap < interval + ping_timeout + 1.5 for gap in gaps), gaps
+    supervisord = orch.log("supervisord")
+    for label in labels:
+        assert re.search(rf"restarting app-{label}:app-{label}: unhealthy 2 times .*timed out", log)
+        assert f"sent SIGCONT to app-{label}:app-{label}" in log
+        # Continued, each exited on SIGTERM at once: no SIGKILL after the stop timeout.
+        assert f"stopped: app-{label} (terminated by SIGKILL)" not in supervisord

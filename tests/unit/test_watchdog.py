@@ -7,9 +7,13 @@ import json
 import logging
 import re
 import socket
+import threading
 import xmlrpc.client
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,6 +25,7 @@ from orchestrator.supervisor.control import FATAL, RUNNING, STARTING, ProgramInf
 
 WORKER = "nua:rpc"
 SENTINEL = "nua:sentinel"
+T = TypeVar("T")
 CONFIG = WatchdogConfig(failures=3, backoff_initial=5.0, backoff_max=20.0, stable_after=60.0)
 
 
@@ -93,6 +98,18 @@ class FakeSupervisor:
 
     def signal(self, name: str, signame: str) -> None:
         self.calls.append((f"SIG{signame}", name))
+
+
+class InlineExecutor(Executor):
+    """Runs each job at once, in the caller's thread: app checks become deterministic."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # the watchdog reads it from the future, as from a pool
+            future.set_exception(exc)
+        return future
 
 
 @dataclass
@@ -322,6 +339,7 @@ def test_an_app_unhealthy_for_good_is_restarted_at_the_cap_not_from_the_start(
         clock,
         SHIPPED,
         app_probe=lambda _: AppProbe(check=lambda: "answered 500", grace=30.0),
+        executor=InlineExecutor(),
     )
     for _ in range(int(4000 / 5.0)):
         dog.tick()
@@ -460,7 +478,12 @@ class AppRig:
         self.supervisor.set(WORKER, RUNNING)
         self.supervisor.set(APP, RUNNING)
         self.dog = Watchdog(
-            self.supervisor, lambda: True, self.clock, APP_CONFIG, app_probe=self.probe
+            self.supervisor,
+            lambda: True,
+            self.clock,
+            APP_CONFIG,
+            app_probe=self.probe,
+            executor=InlineExecutor(),
         )
 
     def probe(self, program: ProgramInfo) -> AppProbe:
@@ -605,6 +628,146 @@ def test_one_failed_check_between_good_ones_restarts_nothing() -> None:
     assert rig.supervisor.restarts == []
 
 
+# -- a hung app never delays the worker's ping --------------------------------------------
+
+# How long a hung check or stop lasts at most (an app's timeout): the tests release it sooner.
+HANG = 5.0
+POOL_CONFIG = WatchdogConfig(
+    failures=3, backoff_initial=5.0, backoff_max=20.0, app_interval=1.0, app_failures=1
+)
+
+
+class RecordingPool(ThreadPoolExecutor):
+    """A real thread pool that keeps its jobs, so that a test can wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.jobs: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future = super().submit(fn, *args, **kwargs)
+        self.jobs.append(future)
+        return future
+
+
+@pytest.fixture
+def pool() -> Iterator[RecordingPool]:
+    pool = RecordingPool()
+    yield pool
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_rig(
+    pool: RecordingPool, check: Callable[[], str | None], supervisor: FakeSupervisor | None = None
+) -> tuple[Watchdog, FakeSupervisor, FakePing]:
+    supervisor = supervisor or FakeSupervisor(FakeClock())
+    supervisor.set(WORKER, RUNNING)
+    supervisor.set(APP, RUNNING)
+    ping = FakePing()
+    dog = Watchdog(
+        supervisor,
+        ping,
+        supervisor.clock,
+        POOL_CONFIG,
+        app_probe=lambda _: AppProbe(check=check),
+        executor=pool,
+    )
+    return dog, supervisor, ping
+
+
+def _tick_at(dog: Watchdog, supervisor: FakeSupervisor, *times: float) -> None:
+    for t in times:
+        supervisor.clock.now = t
+        dog.tick()
+
+
+def test_a_hung_app_check_does_not_delay_detecting_a_hung_worker(
+    pool: RecordingPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    released = threading.Event()
+
+    def hung_check() -> str | None:
+        released.wait(HANG)  # accepts the connection, never answers (until its timeout)
+        return "GET http://127.0.0.1:20001/: timed out"
+
+    dog, supervisor, ping = _pool_rig(pool, hung_check)
+    ping.default = False
+    try:
+        _tick_at(dog, supervisor, 0.0, 1.0, 2.0, 3.0)
+        # The worker was pinged at each tick and restarted on the third failure,
+        # while the app's first check still hangs; no second check piled up behind it.
+        assert _restart_times(supervisor.restarts, WORKER) == [2.0]
+        assert len(pool.jobs) == 1 and not pool.jobs[0].done()
+    finally:
+        released.set()
+    pool.jobs[0].result(timeout=HANG)
+    _tick_at(dog, supervisor, 4.0)  # its outcome counts once it is in
+    assert "app-blog:app-blog is unhealthy (1/1): GET http://127.0.0.1:20001/: timed out" in (
+        caplog.text
+    )
+
+
+class SlowStopSupervisor(FakeSupervisor):
+    """supervisord waiting out an app's stop timeout (a deadlocked app ignores SIGTERM)."""
+
+    def __init__(self, clock: FakeClock, released: threading.Event) -> None:
+        super().__init__(clock)
+        self.released = released
+
+    def restart(self, name: str) -> None:
+        if name == APP:
+            self.released.wait(HANG)
+        super().restart(name)
+
+
+def test_a_slow_app_restart_does_not_delay_detecting_a_hung_worker(pool: RecordingPool) -> None:
+    released = threading.Event()
+    supervisor = SlowStopSupervisor(FakeClock(), released)
+    dog, supervisor, ping = _pool_rig(pool, lambda: "answered 500", supervisor)
+    try:
+        _tick_at(dog, supervisor, 0.0)
+        pool.jobs[0].result(timeout=HANG)
+        _tick_at(dog, supervisor, 1.0)  # its failure is in: the app's restart begins
+        assert len(pool.jobs) == 2
+        ping.default = False
+        _tick_at(dog, supervisor, 2.0, 3.0, 4.0)
+        assert _restart_times(supervisor.restarts, WORKER) == [4.0]
+        assert not pool.jobs[1].done()  # supervisord is still stopping the app
+        assert len(pool.jobs) == 2  # and the app is not checked meanwhile
+    finally:
+        released.set()
+    pool.jobs[1].result(timeout=HANG)
+    assert len(_restart_times(supervisor.restarts, APP)) == 1  # begun at 1, done by now
+    assert ("SIGCONT", APP) in supervisor.calls
+
+
+def test_a_late_outcome_for_a_replaced_app_process_is_ignored(pool: RecordingPool) -> None:
+    released = threading.Event()
+    outcomes = ["answered 500"]  # the old process fails its check; the new one passes
+
+    def check() -> str | None:
+        released.wait(HANG)
+        return outcomes.pop(0) if outcomes else None
+
+    dog, supervisor, _ = _pool_rig(pool, check)
+    _tick_at(dog, supervisor, 0.0)
+    program = supervisor.programs_by_name[APP]
+    program.pid, program.started_at = next(PIDS), 0.5  # crashed; supervisord started another
+    released.set()
+    pool.jobs[0].result(timeout=HANG)
+    _tick_at(dog, supervisor, 1.0)
+    pool.jobs[-1].result(timeout=HANG)
+    _tick_at(dog, supervisor, 2.0, 3.0)
+    assert supervisor.restarts == []
+
+
+def test_close_stops_the_pool() -> None:
+    dog = Watchdog(FakeSupervisor(FakeClock()), lambda: True, FakeClock(), CONFIG)
+    dog.close()
+    with pytest.raises(RuntimeError):
+        dog.executor.submit(lambda: None)
+
+
 # -- the sentinel's port to supervisord ----------------------------------------------------
 
 
@@ -629,7 +792,7 @@ class _FakeProxy:
 
 def test_the_port_sends_sigcont_through_supervisord() -> None:
     rpc = _FakeRpc()
-    SupervisordPort(_FakeProxy(rpc)).signal(WORKER, "CONT")
+    SupervisordPort(lambda: _FakeProxy(rpc)).signal(WORKER, "CONT")
     assert rpc.calls == [("signalProcess", (WORKER, "CONT"))]
 
 
@@ -637,7 +800,7 @@ def test_a_program_gone_before_its_sigcont_is_logged_not_raised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rpc = _FakeRpc(xmlrpc.client.Fault(70, "NOT_RUNNING: nua:rpc"))
-    SupervisordPort(_FakeProxy(rpc)).signal(WORKER, "CONT")
+    SupervisordPort(lambda: _FakeProxy(rpc)).signal(WORKER, "CONT")
     assert "sending SIGCONT to nua:rpc: NOT_RUNNING" in caplog.text
 
 
