@@ -14,6 +14,7 @@ Nothing heavy is imported at module level: `nua --help` loads every command.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 
     from orchestrator.rpc.client import NotRunningError, RemoteError, RpcClient
 
-DEFAULT_TIMEOUT = "5"
+# Seconds to wait for an answer when --timeout is not given: NUA_TIMEOUT, else 5.
+# nua cannot read the settings in the database, so this is not a setting.
+TIMEOUT_ENV = "NUA_TIMEOUT"
+DEFAULT_TIMEOUT = 5.0
 # Stable error names (data.name) and the exit codes they map to.
 EXIT_BY_NAME: dict[str, ExitCode] = {
     "invalid_argument": ExitCode.USAGE,
@@ -110,9 +114,9 @@ class ClientCommand(NuaCommand):
         option(
             "timeout",
             "t",
-            "Seconds to wait for the orchestrator to answer.",
+            f"Seconds to wait for the orchestrator to answer [default: {TIMEOUT_ENV}, else "
+            f"{DEFAULT_TIMEOUT:g}]",
             flag=False,
-            default=DEFAULT_TIMEOUT,
         ),
         option("json", None, "Print the result as JSON."),
     ]
@@ -143,14 +147,20 @@ class ClientCommand(NuaCommand):
     # -- talking to the worker ----------------------------------------------------
 
     def timeout(self) -> float:
-        """The --timeout option in seconds, or a usage error."""
+        """--timeout in seconds, else NUA_TIMEOUT, else 5; a usage error if not a number."""
         raw = self.option("timeout")
+        wrong = f"--timeout {raw!r} is not a number of seconds"
+        if raw is None:
+            raw = os.environ.get(TIMEOUT_ENV, "")
+            if not raw.strip():
+                return DEFAULT_TIMEOUT
+            wrong = f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; fix it or give --timeout"
         try:
             seconds = float(raw)
         except (TypeError, ValueError):
             seconds = -1.0
         if not 0 < seconds < float("inf"):
-            raise UsageError(f"--timeout {raw!r} is not a number of seconds")
+            raise UsageError(wrong)
         return seconds
 
     def endpoint(self) -> str:

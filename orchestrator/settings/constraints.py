@@ -125,7 +125,6 @@ CONSTRAINTS: dict[str, Constraint] = {
     "programs.log_max_bytes": LOG_SIZE,
     "programs.log_backups": Range(0, 1000),
     "rpc.stop_timeout": Range(1, 3600),
-    "rpc.client_timeout": positive(HOUR),
     # ThreadPoolExecutor(max_workers=0) raises: the worker would crash-loop.
     "rpc.threads": Range(1, 1024),
     "rpc.max_batch": Range(1, 100_000),

@@ -18,6 +18,7 @@ NOT_SETTINGS = frozenset(
         "NUA_DATABASE_URL",
         "NUA_RUN_TOKEN",
         "NUA_VENV",
+        "NUA_TIMEOUT",  # nua's default --timeout (console/client_command.py)
     }
 )
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
