@@ -49,11 +49,19 @@ class StopResult:
     forced: list[str] = field(default_factory=list)
 
 
-def start(locations: Locations, report: Report = lambda _m: None) -> StartResult:
-    """Start the orchestrator; return once the worker answers system.ping."""
+def start(
+    locations: Locations,
+    report: Report = lambda _m: None,
+    *,
+    held: InstanceLock | None = None,
+) -> StartResult:
+    """Start the orchestrator; return once the worker answers system.ping.
+
+    `held`: the instance lock, when the caller already holds it (restart).
+    """
     began = time.monotonic()
     locations.ensure()
-    with InstanceLock(locations.lock_file):
+    with _hold(locations, held):
         # Before anything in the locations is read, written or chmod-ed: a planted
         # link would send that to its target (the lock itself is opened O_NOFOLLOW).
         refuse_planted_links(locations, "start")
@@ -185,10 +193,15 @@ def _not_ready_message(locations: Locations, daemon: Supervisord, waited: float)
     )
 
 
-def stop(locations: Locations, timeout: float | None = None) -> StopResult:
-    """Stop supervisord and every program; clean what a crashed run left."""
+def stop(
+    locations: Locations, timeout: float | None = None, *, held: InstanceLock | None = None
+) -> StopResult:
+    """Stop supervisord and every program; clean what a crashed run left.
+
+    `held`: the instance lock, when the caller already holds it (restart).
+    """
     locations.ensure()
-    with InstanceLock(locations.lock_file):
+    with _hold(locations, held):
         daemon = Supervisord(locations)
         ident = daemon.running()
         if ident is None:
@@ -198,3 +211,29 @@ def stop(locations: Locations, timeout: float | None = None) -> StopResult:
         forced = daemon.shutdown(ident, limit)
         cleaned = daemon.clean()
         return StopResult(was_running=True, pid=ident.pid, cleaned=cleaned, forced=forced)
+
+
+def restart(
+    locations: Locations, report: Report = lambda _m: None, timeout: float | None = None
+) -> tuple[StopResult, StartResult]:
+    """stop, then start, holding the instance lock throughout.
+
+    Released in between, another command could start the orchestrator there,
+    and this start would find it running instead of starting it afresh.
+    """
+    locations.ensure()
+    with InstanceLock(locations.lock_file) as lock:
+        stopped = stop(locations, timeout, held=lock)
+        started = start(locations, report, held=lock)
+    return stopped, started
+
+
+def _hold(
+    locations: Locations, held: InstanceLock | None
+) -> InstanceLock | contextlib.nullcontext[InstanceLock]:
+    """The instance lock to take, or the one the caller holds (which must be this home's)."""
+    if held is None:
+        return InstanceLock(locations.lock_file)
+    if not held.held or held.path != locations.lock_file:
+        raise RuntimeError(f"the instance lock {locations.lock_file} is not held")
+    return contextlib.nullcontext(held)

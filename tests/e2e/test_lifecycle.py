@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from cleo.testers.application_tester import ApplicationTester
 
+from orchestrator.console import admin_app
+from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.host.processes import ProcessId
-from tests.support.orchestrator import Orchestrator
+from tests.support.orchestrator import Orchestrator, Result
 
 pytestmark = pytest.mark.e2e
 
@@ -107,6 +110,48 @@ def test_restart_renders_a_fresh_config_and_replaces_every_process(orch: Orchest
     assert set(after) == set(before)
     assert not set(after.values()) & set(before.values())
     assert orch.ping() == "pong"
+
+
+def test_restart_holds_the_lock_so_nothing_starts_in_between(
+    orch: Orchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start run the moment restart releases the instance lock finds restart's supervisord.
+
+    restart runs in this process so that the first release of the lock can
+    launch the rival start. Released between stop and start, the rival would
+    start the orchestrator and restart would report it as its own.
+    """
+    orch.start()
+    old = orch.supervisord_pid()
+    for var in [v for v in os.environ if v.startswith("NUA_")]:
+        monkeypatch.delenv(var)
+    for var, value in {**orch.env, "NUA_SENTINEL_FAILURES": "7"}.items():
+        if var.startswith("NUA_"):
+            monkeypatch.setenv(var, value)
+    rival: list[Result] = []
+    release = InstanceLock.release
+
+    def release_then_start(lock: InstanceLock) -> None:
+        release(lock)
+        if not rival and lock.path == orch.locations.lock_file:
+            rival.append(orch.run("start"))
+
+    monkeypatch.setattr(InstanceLock, "release", release_then_start)
+    tester = ApplicationTester(admin_app.application())
+
+    code = tester.execute("restart")
+
+    output = tester.io.fetch_output() + tester.io.fetch_error()
+    assert code == 0, output
+    new = orch.supervisord_pid()
+    assert new != old
+    assert output.startswith(f"stopped (pid {old}); started (pid {new}) in "), output
+    # The running supervisord is restart's: it rendered the config with its settings.
+    assert "--failures 7" in orch.locations.supervisor_conf.read_text()
+    [after] = rival
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip() == f"already running (pid {new})"
+    assert len([p for p in orch.processes() if "supervisor.supervisord" in p.cmdline()]) == 1
 
 
 def test_locations_and_database_are_private(orch: Orchestrator) -> None:
