@@ -118,8 +118,9 @@ def test_nua_settings_set_refuses_a_value_that_would_stop_the_next_start(
     )
     assert _rows(orch.locations.database) == before
     # The next start is unharmed: the worker comes back and answers.
-    orch.run("restart")
-    assert orch.ping() == "pong"
+    restarted = orch.run("restart")
+    assert restarted.returncode == 0, f"{restarted.stdout}{restarted.stderr}"
+    assert orch.ping(timeout=10) == "pong"
     assert _rows(orch.locations.database) == before
 
 
