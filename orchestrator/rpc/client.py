@@ -19,9 +19,12 @@ from typing import Any
 
 import zmq
 
+from orchestrator.rpc import frames
+
 IDEMPOTENCY_PARAM = "idempotency_key"
 # Built once (json.dumps with options builds an encoder per call); NaN is not JSON.
-_ENCODE = json.JSONEncoder(allow_nan=False).encode
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_DECODE = json.JSONDecoder().decode
 
 
 class ClientError(Exception):
@@ -216,20 +219,18 @@ class RpcClient:
         self._monitor: zmq.Socket[bytes] | None = None
         self._connected = False
         self._rcvtimeo = -1
+        self._pid = os.getpid()
 
     def call(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Call `method` and return its result, within `timeout` seconds in all."""
-        request_id = f"{os.getpid()}-{next(self._ids)}"
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
+        request_id = f"{self._pid}-{next(self._ids)}"
         key: str | None = None
         if isinstance(params, dict):
             if IDEMPOTENCY_PARAM not in params:
                 params = {**params, IDEMPOTENCY_PARAM: secrets.token_hex(16)}
             key = params[IDEMPOTENCY_PARAM]
             key = key if isinstance(key, str) else None
-        if params is not None:
-            message["params"] = params
-        payload = _encode(message)
+        payload = _request(method, params, request_id)
         deadline = time.monotonic() + self.timeout
         resend = not isinstance(params, list)
         outcome = _ABSENT
@@ -278,7 +279,7 @@ class RpcClient:
     ) -> tuple[dict[str, Any] | None, str]:
         sock = self._sock or self._open()
         self._connection_dropped()  # news from before this call is not about it
-        sock.send(payload)
+        frames.send(sock, payload)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -290,7 +291,7 @@ class RpcClient:
                 sock.setsockopt(zmq.RCVTIMEO, wait_ms)
                 self._rcvtimeo = wait_ms
             try:
-                data = sock.recv()
+                data = frames.recv(sock)
             except zmq.Again:
                 if self._connection_dropped():
                     self.close()
@@ -310,8 +311,7 @@ class RpcClient:
         """Read the monitor's news; whether the worker went away since it was last read."""
         monitor = self._monitor
         dropped = False
-        # Asking ZMQ_EVENTS is much cheaper than a recv that raises zmq.Again.
-        while monitor is not None and monitor.get(zmq.EVENTS) & zmq.POLLIN:
+        while monitor is not None and frames.readable(monitor):
             event = _monitor_event(monitor.recv_multipart())
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._connected = True
@@ -326,16 +326,20 @@ def _monitor_event(frames: list[bytes]) -> int:
     return int(struct.unpack_from("=H", frames[0])[0])
 
 
-def _encode(message: dict[str, Any]) -> bytes:
+def _request(method: str, params: list[Any] | dict[str, Any] | None, request_id: str) -> bytes:
+    """The request as JSON bytes (its envelope formatted, not encoded: this runs per call)."""
     try:
-        return _ENCODE(message).encode("utf-8")
+        head = f'{{"jsonrpc":"2.0","method":{_ENCODE(method)},"id":{_ENCODE(request_id)}'
+        if params is None:
+            return f"{head}}}".encode()
+        return f'{head},"params":{_ENCODE(params)}}}'.encode()
     except (TypeError, ValueError) as exc:
         raise EncodingError(f"the params cannot be sent as JSON: {exc}") from None
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
     try:
-        reply = json.loads(data)
+        reply = _DECODE(data.decode("utf-8"))
     except ValueError:
         return None
     return reply if isinstance(reply, dict) else None

@@ -41,9 +41,7 @@ log = logging.getLogger("nua.rpc")
 _MISSING = object()
 # json.dumps with options builds an encoder per call; these are built once.
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_CHECK = json.JSONEncoder(allow_nan=False).encode
-# Results of these types need no check that they are JSON.
-_PLAIN = (str, int, bool, type(None))
+_STRING = json.encoder.encode_basestring_ascii
 MAX_KEY_LENGTH = 200
 
 
@@ -66,7 +64,7 @@ def _finite_float(text: str) -> float:
 _DECODE = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).decode
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """One request of a message, ready to run (or already answered with an error)."""
 
@@ -114,19 +112,25 @@ class Processor:
             return Parsed(calls=[self._check(item) for item in message], batch=True)
         return Parsed(calls=[self._check(message)])
 
-    def execute(self, call: Call) -> dict[str, Any] | None:
-        """Run one call; the answer to send, or None for a notification."""
-        reply = call.reply if call.reply is not None else self._run(call)
-        return None if call.notification else reply
+    def execute(self, call: Call) -> str | None:
+        """Run one call; its answer as JSON text, or None for a notification."""
+        if call.notification and call.reply is None:
+            self._run(call)
+            return None
+        if call.reply is not None:
+            return None if call.notification else _ENCODE(call.reply)
+        return self._run(call)
 
-    def render(self, parsed: Parsed, replies: list[dict[str, Any] | None]) -> bytes | None:
+    def render(self, parsed: Parsed, replies: list[str | None]) -> bytes | None:
         """The response message, or None when there is nothing to send."""
         if parsed.reply is not None:
             return _dump(parsed.reply)
         answers = [r for r in replies if r is not None]
         if not answers:
             return None
-        return _dump(answers if parsed.batch else answers[0])
+        if parsed.batch:
+            return f"[{','.join(answers)}]".encode()
+        return answers[0].encode()
 
     def process(self, data: bytes) -> bytes | None:
         """All three steps in this thread (the worker hands slow calls to threads)."""
@@ -161,7 +165,7 @@ class Processor:
             call.reply = _error(reply_id, METHOD_NOT_FOUND)
         return call
 
-    def _run(self, call: Call) -> dict[str, Any]:
+    def _run(self, call: Call) -> str:
         method = call.method
         assert method is not None
         args, kwargs, key = _split(call.params)
@@ -169,11 +173,12 @@ class Processor:
             try:
                 bound = method.signature.bind(*args, **kwargs)
             except TypeError as exc:
-                return _error(call.id, INVALID_PARAMS, data={"reason": str(exc)})
+                return _ENCODE(_error(call.id, INVALID_PARAMS, data={"reason": str(exc)}))
             mismatch = first_mismatch(method.signature, method.checks, bound.arguments)
             if mismatch is not None:
                 field, reason = mismatch
-                return _error(call.id, INVALID_PARAMS, data={"field": field, "reason": reason})
+                data = {"field": field, "reason": reason}
+                return _ENCODE(_error(call.id, INVALID_PARAMS, data=data))
         token = None
         try:
             if key is not None and method.changes:
@@ -181,19 +186,18 @@ class Processor:
                 # same transaction that would apply the change: race-free.
                 _check_key(key)
                 token = IDEMPOTENCY.set((key, method.name, fingerprint(method.name, kwargs)))
-            result = method.func(*args, **kwargs)
-            if type(result) not in _PLAIN:
-                _CHECK(result)
+            # Encoded here, once: a result JSON cannot carry is an error with the call's id.
+            result = _ENCODE(method.func(*args, **kwargs))
         except RpcError as exc:
-            return {"jsonrpc": "2.0", "error": exc.to_error(), "id": call.id}
+            return _ENCODE({"jsonrpc": "2.0", "error": exc.to_error(), "id": call.id})
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception("error %s in %s", error_id, method.name)
-            return _error(call.id, INTERNAL_ERROR, data={"error_id": error_id})
+            return _ENCODE(_error(call.id, INTERNAL_ERROR, data={"error_id": error_id}))
         finally:
             if token is not None:
                 IDEMPOTENCY.reset(token)
-        return {"jsonrpc": "2.0", "result": result, "id": call.id}
+        return f'{{"jsonrpc":"2.0","result":{result},"id":{_id_json(call.id)}}}'
 
 
 def _split(params: list[Any] | dict[str, Any]) -> tuple[list[Any], dict[str, Any], Any]:
@@ -210,6 +214,15 @@ def _check_key(key: Any) -> None:
             f"{IDEMPOTENCY_PARAM} must be a string of 1 to {MAX_KEY_LENGTH} characters",
             field=IDEMPOTENCY_PARAM,
         )
+
+
+def _id_json(rid: Any) -> str:
+    """An id (a string, a number or null, as _check let through) as JSON text."""
+    if rid is None:
+        return "null"
+    if type(rid) is str:
+        return _STRING(rid)
+    return repr(rid)  # int or finite float: Python's repr is JSON's
 
 
 def _is_id(value: Any) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 import zmq
 
+from orchestrator.rpc import frames
 from orchestrator.rpc.protocol import Parsed, Processor, oversized, unrenderable
 
 log = logging.getLogger("nua.rpc")
@@ -34,7 +35,7 @@ DRAIN = 64  # messages taken per wake-up before looking at finished calls again
 class _Pending:
     envelope: list[bytes]
     parsed: Parsed
-    replies: list[dict[str, Any] | None]
+    replies: list[str | None]
     remaining: int
 
 
@@ -46,9 +47,7 @@ class Server:
         self.max_message_bytes = max_message_bytes
         self.sock = zmq.Context.instance().socket(zmq.ROUTER)
         self.stopping = False
-        self._done: queue.SimpleQueue[tuple[_Pending, int, dict[str, Any] | None]] = (
-            queue.SimpleQueue()
-        )
+        self._done: queue.SimpleQueue[tuple[_Pending, int, str | None]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._wake_r.setblocking(False)
@@ -101,22 +100,21 @@ class Server:
     def _receive(self) -> None:
         sock = self.sock
         for _ in range(DRAIN):
-            # Asking ZMQ_EVENTS is much cheaper than a recv that raises zmq.Again.
-            if not sock.get(zmq.EVENTS) & zmq.POLLIN:
+            if not frames.readable(sock):
                 return
-            frames = sock.recv_multipart(zmq.NOBLOCK)
+            received = frames.recv_frames(sock)
             # REQ clients send [identity, b"", payload]; DEALER clients [identity, payload].
-            if len(frames) < 2:
+            if len(received) < 2:
                 continue
             try:
-                self._handle(frames[:-1], frames[-1])
+                self._handle(received[:-1], received[-1])
             except Exception:  # a last guard: the loop must never die
                 log.exception("unexpected failure while handling a message")
 
     def _handle(self, envelope: list[bytes], payload: bytes) -> None:
         processor = self.processor
         if len(payload) > self.max_message_bytes:
-            self.sock.send_multipart([*envelope, oversized(self.max_message_bytes)])
+            self._reply(envelope, oversized(self.max_message_bytes))
             return
         parsed = processor.parse(payload)
         if len(parsed.calls) == 1 and not parsed.batch:
@@ -125,7 +123,7 @@ class Server:
                 # The common case (one quick call) without the bookkeeping of batches.
                 self._send(_Pending(envelope, parsed, [processor.execute(call)], 0))
                 return
-        replies: list[dict[str, Any] | None] = [None] * len(parsed.calls)
+        replies: list[str | None] = [None] * len(parsed.calls)
         pending = _Pending(envelope, parsed, replies, 0)
         for index, call in enumerate(parsed.calls):
             if call.reply is not None or (call.method is not None and call.method.inline):
@@ -168,10 +166,13 @@ class Server:
         except Exception:  # a last guard: a request that carried an id is always answered
             message = unrenderable()
         if message is not None:
-            try:
-                self.sock.send_multipart([*pending.envelope, message], zmq.NOBLOCK)
-            except zmq.ZMQError as exc:  # the client went away
-                log.warning("could not send a reply: %s", exc)
+            self._reply(pending.envelope, message)
+
+    def _reply(self, envelope: list[bytes], message: bytes) -> None:
+        try:
+            frames.send_frames(self.sock, envelope, message)
+        except zmq.ZMQError as exc:  # the client went away
+            log.warning("could not send a reply: %s", exc)
 
     def _remove_ipc_file(self) -> None:
         # libzmq does not always remove the ipc file on close; a stale one
