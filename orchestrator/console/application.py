@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from cleo.loaders.factory_command_loader import FactoryCommandLoader
 from orchestrator import __version__
 from orchestrator.errors import ExitCode, NuaError
 from orchestrator.host import locations as host_locations
+from orchestrator.host.interrupts import Interrupted
 from orchestrator.host.locations import Locations
 
 
@@ -61,13 +63,21 @@ class NuaApplication(Application):
         except CleoError as exc:
             self.render_error(exc, io)
             return int(ExitCode.USAGE)
+        except Interrupted as exc:
+            io.write_error_line(f"interrupted: {exc}")
+            return exc.exit_code
         except KeyboardInterrupt:
             io.write_error_line("interrupted")
-            return 130
+            return 128 + signal.SIGINT
 
 
 class NuaCommand(Command):
     """Base of our commands: locations from --home, and --json output."""
+
+    def execute(self, io: IO) -> int:
+        # cleo's returns 1, silently, on Ctrl-C: the application says so and exits 130.
+        self._io = io
+        return self.handle()
 
     def locations(self) -> Locations:
         return host_locations.resolve(self.option("home"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import secrets
+import signal
 import time
 import xmlrpc.client
 from collections.abc import Callable
@@ -12,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from orchestrator import resources
-from orchestrator.errors import StartupError
+from orchestrator.errors import NuaError, StartupError
 from orchestrator.host.instance_lock import InstanceLock
+from orchestrator.host.interrupts import Interrupted, held_off, signal_of, sigterm_raises
 from orchestrator.host.locations import Locations
 from orchestrator.host.planted_links import refuse_planted_links
+from orchestrator.host.processes import ProcessId
 from orchestrator.rpc.client import ClientError, RpcClient
 from orchestrator.settings.defaults import load_defaults
 from orchestrator.settings.effective import EffectiveSettings, effective_settings
@@ -98,12 +101,22 @@ def start(
         executable = str(settings.get("supervisor.executable", ""))
         start_timeout = float(settings["supervisor.start_timeout"])
         stop_timeout = float(settings["supervisor.stop_timeout"])
-        ident = daemon.launch(executable, start_timeout, stop_timeout)
+        # From here on a failure, Ctrl-C or SIGTERM stops what this start launched.
+        launched: ProcessId | None = None
         try:
-            _wait_ready(locations, daemon, start_timeout)
-        except StartupError:
-            daemon.shutdown(ident, stop_timeout)
-            daemon.clean()
+            with sigterm_raises():
+                ident = launched = daemon.launch(executable, start_timeout, stop_timeout)
+                _wait_ready(locations, daemon, start_timeout)
+        except BaseException as exc:
+            with held_off():
+                _stop_what_was_launched(daemon, launched, stop_timeout, report)
+            signum = signal_of(exc)
+            if signum is not None:
+                raise Interrupted(
+                    signum,
+                    f"start was interrupted by {signal.Signals(signum).name}; "
+                    "stopped supervisord and every program it had started",
+                ) from None
             raise
         return StartResult(
             pid=ident.pid,
@@ -113,6 +126,24 @@ def start(
             programs=rendered.programs,
             seconds=time.monotonic() - began,
         )
+
+
+def _stop_what_was_launched(
+    daemon: Supervisord, launched: ProcessId | None, stop_timeout: float, report: Report
+) -> None:
+    """Stop the supervisord a failed start launched, and end whatever carries its token.
+
+    `launched` is None when launch itself was interrupted: supervisord may
+    have daemonized without writing its pid file yet; it carries the run
+    token, so clean() still finds it.
+    """
+    try:
+        ident = launched or daemon.running()
+        if ident is not None:
+            daemon.shutdown(ident, stop_timeout)
+        daemon.clean()
+    except NuaError as exc:
+        report(f"warning: {exc}")
 
 
 def _render(

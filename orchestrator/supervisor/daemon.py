@@ -30,6 +30,7 @@ import psutil
 from orchestrator.errors import SupervisorError
 from orchestrator.host.locations import Locations
 from orchestrator.host.processes import (
+    RUN_TOKEN_ENV,
     ProcessId,
     find_by_run_tokens,
     is_live,
@@ -222,6 +223,9 @@ class Supervisord:
             # errors before that (bad config, socket in use) come back here.
             done = subprocess.run(
                 cmd,
+                # supervisord carries the run token too (its programs get it from the
+                # config): interrupted before it wrote its pid file, it is still found.
+                env={**os.environ, RUN_TOKEN_ENV: token},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

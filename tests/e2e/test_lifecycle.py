@@ -14,14 +14,16 @@ import pytest
 from cleo.testers.application_tester import ApplicationTester
 
 from orchestrator.console import admin_app
+from orchestrator.db.schema import head_revision
 from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.host.processes import ProcessId
-from tests.support.orchestrator import Orchestrator, Result
+from tests.support.orchestrator import BIN, Orchestrator, Result
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
 # The newest migration: start brings every database to it.
-HEAD = "0004_apps"
+HEAD = head_revision()
 
 
 def test_start_status_supervisorctl_stop_status(orch: Orchestrator) -> None:
@@ -152,6 +154,47 @@ def test_restart_holds_the_lock_so_nothing_starts_in_between(
     assert after.returncode == 0, after.stderr
     assert after.stdout.strip() == f"already running (pid {new})"
     assert len([p for p in orch.processes() if "supervisor.supervisord" in p.cmdline()]) == 1
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_start_interrupted_while_waiting_stops_what_it_started(
+    orch: Orchestrator, sig: signal.Signals, code: int
+) -> None:
+    orch.locations.ensure()
+    # The worker cannot bind its socket: supervisord keeps retrying it, start keeps waiting.
+    orch.locations.rpc_socket.mkdir(mode=0o700)
+    env = {**orch.env, "NUA_PROGRAMS_START_RETRIES": "100", "NUA_SUPERVISOR_START_TIMEOUT": "60"}
+    proc = subprocess.Popen(
+        [str(BIN / "nua-orchestrator"), "start"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: "cannot bind" in orch.log("rpc"), timeout=30, what="a first failed worker")
+        assert proc.poll() is None, "start did not wait"
+        supervisord = ProcessId.of(orch.supervisord_pid())
+        assert supervisord is not None
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    assert proc.returncode == code, f"stdout={out!r} stderr={err!r}"
+    assert out == ""
+    assert err.splitlines() == [
+        f"interrupted: start was interrupted by {sig.name}; "
+        "stopped supervisord and every program it had started"
+    ]
+    assert not supervisord.is_alive()
+    assert orch.processes() == []
+    for leftover in ("supervisor.sock", "supervisord.pid", "run.json"):
+        assert not (orch.locations.runtime / leftover).exists(), leftover
 
 
 def test_locations_and_database_are_private(orch: Orchestrator) -> None:
