@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from orchestrator.console.application import NuaApplication, lazy, run
+from orchestrator.console.application import NuaApplication, run
+from orchestrator.console.lazy_commands import lazy
 
 ADMIN = "orchestrator.console.commands.admin"
 COMMANDS = {

@@ -23,17 +23,6 @@ from orchestrator.host.interrupts import Interrupted
 from orchestrator.host.locations import Locations
 
 
-def lazy(module: str, cls: str) -> Callable[[], Command]:
-    """A factory importing `module` only when its command runs (fast --help)."""
-
-    def factory() -> Command:
-        import importlib
-
-        return getattr(importlib.import_module(module), cls)()
-
-    return factory
-
-
 class NuaApplication(Application):
     """Adds the global `--home` option and the documented exit codes."""
 

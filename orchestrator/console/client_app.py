@@ -1,14 +1,19 @@
 """`nua`: talk to the orchestrator's rpc worker.
 
 Commands are imported only when they run (or when `list`/`--help` describes
-them), so this module and theirs import nothing heavy.
+them), so this module and theirs import nothing heavy; a plain `nua ping`
+is answered without cleo at all (quick_ping.py).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from orchestrator.console.application import NuaApplication, lazy, run
+from orchestrator.console.lazy_commands import lazy
+
+if TYPE_CHECKING:
+    from orchestrator.console.application import NuaApplication
 
 CLIENT = "orchestrator.console.commands.client"
 COMMANDS = {
@@ -38,10 +43,19 @@ COMMANDS = {
 
 
 def application() -> NuaApplication:
+    from orchestrator.console.application import NuaApplication
+
     return NuaApplication("nua", COMMANDS)
 
 
 def main() -> int:
+    from orchestrator.console import quick_ping
+
+    answered = quick_ping.run(sys.argv[1:])
+    if answered is not None:
+        return answered
+    from orchestrator.console.application import run
+
     return run(application())
 
 

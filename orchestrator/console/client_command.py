@@ -14,7 +14,6 @@ Nothing heavy is imported at module level: `nua --help` loads every command.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +23,12 @@ from cleo.io.outputs.output import Type as OutputType
 from cleo.ui.question import Question
 
 from orchestrator.console.application import NuaCommand
+from orchestrator.console.client_options import (
+    DEFAULT_TIMEOUT,
+    TIMEOUT_ENV,
+    not_running_message,
+    timeout_seconds,
+)
 from orchestrator.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -32,10 +37,6 @@ if TYPE_CHECKING:
 
     from orchestrator.rpc.client import NotRunningError, RemoteError, RpcClient
 
-# Seconds to wait for an answer when --timeout is not given: NUA_TIMEOUT, else 5.
-# nua cannot read the settings in the database, so this is not a setting.
-TIMEOUT_ENV = "NUA_TIMEOUT"
-DEFAULT_TIMEOUT = 5.0
 # Stable error names (data.name) and the exit codes they map to.
 EXIT_BY_NAME: dict[str, ExitCode] = {
     "invalid_argument": ExitCode.USAGE,
@@ -148,20 +149,10 @@ class ClientCommand(NuaCommand):
 
     def timeout(self) -> float:
         """--timeout in seconds, else NUA_TIMEOUT, else 5; a usage error if not a number."""
-        raw = self.option("timeout")
-        wrong = f"--timeout {raw!r} is not a number of seconds"
-        if raw is None:
-            raw = os.environ.get(TIMEOUT_ENV, "")
-            if not raw.strip():
-                return DEFAULT_TIMEOUT
-            wrong = f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; fix it or give --timeout"
         try:
-            seconds = float(raw)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not 0 < seconds < float("inf"):
-            raise UsageError(wrong)
-        return seconds
+            return timeout_seconds(self.option("timeout"))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     def endpoint(self) -> str:
         return self.locations().rpc_endpoint
@@ -187,17 +178,7 @@ class ClientCommand(NuaCommand):
                 raise
 
     def _not_running(self, exc: NotRunningError) -> str:
-        home = self.option("home")
-        where = f" --home {home}" if home else ""
-        message = (
-            f"the orchestrator is not running or not answering: no answer from {exc.endpoint} "
-            f"within {exc.timeout:g}s; start it with: nua-orchestrator start{where}"
-        )
-        if self.changes:
-            message += (
-                "; if it restarted while serving this command, check whether its change was applied"
-            )
-        return message
+        return not_running_message(exc, self.option("home"), self.changes)
 
     # -- output -----------------------------------------------------------------------
 
