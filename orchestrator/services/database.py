@@ -61,7 +61,7 @@ def preview(locations: Locations, defaults: dict[str, SettingValue]) -> Database
     damaged or newer than the code.
     """
     url = database_url(locations)
-    path = _sqlite_path(url)
+    path = checked_sqlite_path(url)
     if path is not None:
         try:
             check_sqlite_file(path)
@@ -89,7 +89,7 @@ def prepare(
     url, path = seen.url, seen.path
     # An existing file was checked by preview; only a missing one is created (0600).
     created = ensure_sqlite_file(path) if path is not None and not os.path.lexists(path) else False
-    engine = _engine(url)
+    engine = checked_engine(url)
     try:
         with engine.connect() as conn:
             upgrade(conn)
@@ -152,7 +152,7 @@ def _read_sqlite_settings(path: Path) -> dict[str, tuple[Any, Any]]:
 
 def _read_settings(url: str) -> dict[str, tuple[Any, Any]]:
     """Stored (value, default) pairs of another backend; reads only."""
-    engine = _engine(url)
+    engine = checked_engine(url)
     try:
         with engine.connect() as conn:
             if not inspect(conn).has_table(Setting.__tablename__):
@@ -169,14 +169,16 @@ def _read_settings(url: str) -> dict[str, tuple[Any, Any]]:
         engine.dispose()
 
 
-def _sqlite_path(url: str) -> Path | None:
+def checked_sqlite_path(url: str) -> Path | None:
+    """`db.url.sqlite_path`, with a URL that cannot be parsed as a DatabaseError naming it."""
     try:
         return sqlite_path(url)
     except (ArgumentError, ValueError) as exc:
         raise _bad_url(url, exc) from None
 
 
-def _engine(url: str) -> Engine:
+def checked_engine(url: str) -> Engine:
+    """`db.engine.make_engine`, with a bad URL or a missing driver as a DatabaseError."""
     try:
         return make_engine(url)
     except ImportError as exc:

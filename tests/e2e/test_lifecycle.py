@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -346,6 +347,44 @@ def test_alembic_from_the_repository_root_uses_the_same_database(orch: Orchestra
     # The instance lock is free while the orchestrator runs: only commands hold it.
     assert checked.returncode == 0, checked.stderr
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+
+
+def _failed_line(done: subprocess.CompletedProcess[str]) -> str:
+    """Alembic's one `FAILED: ...` line for a refused command; no traceback."""
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "Traceback" not in output, output
+    failed = [line for line in output.splitlines() if line.startswith("FAILED:")]
+    assert len(failed) == 1, output
+    return failed[0]
+
+
+@pytest.mark.parametrize("command", [["current"], ["check"], ["current", "--verbose"]])
+def test_alembic_reading_a_home_without_a_database_creates_nothing(
+    orch: Orchestrator, command: list[str]
+) -> None:
+    line = _failed_line(_alembic(orch, *command))
+    assert f"no database at {orch.locations.database}" in line
+    assert "nua-orchestrator start" in line
+    assert list(orch.home.iterdir()) == [], "a read-only command created files"
+
+
+def test_alembic_errors_are_one_line(orch: Orchestrator) -> None:
+    assert _alembic(orch, "upgrade", "head").returncode == 0
+    with InstanceLock(orch.locations.lock_file):
+        busy = _failed_line(_alembic(orch, "upgrade", "head"))
+    assert f"pid {os.getpid()}" in busy and "holds the lock" in busy
+    db = orch.locations.database
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    finally:
+        conn.close()
+    for command in (["current"], ["upgrade", "head"], ["check"]):
+        newer = _failed_line(_alembic(orch, *command))
+        assert f"database {db} is at schema revision ffffffffffff" in newer, command
+        assert "newer than this nua-orchestrator" in newer
 
 
 def _alembic(orch: Orchestrator, *args: str) -> subprocess.CompletedProcess[str]:
