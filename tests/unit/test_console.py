@@ -40,6 +40,39 @@ def test_version_prints_the_version_and_exits_0(
     assert tester.io.fetch_error() == ""
 
 
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_admin_version_short_and_long(admin: ApplicationTester, flag: str) -> None:
+    assert admin.execute(flag) == 0
+    assert admin.io.fetch_output() == f"Nua Orchestrator (version {__version__})\n"
+
+
+def test_admin_help_shows_the_commands_and_the_global_options(admin: ApplicationTester) -> None:
+    assert admin.execute("--help") == 0
+    output = admin.io.fetch_output()
+    assert "-V, --version" in output
+    assert "--home" in output and "same as NUA_HOME" in output
+    for command in ("start", "stop", "restart", "status", "db check"):
+        assert command in output
+    assert admin.io.fetch_error() == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("start", "system.ping"),
+        ("stop", "XML-RPC"),
+        ("restart", "instance lock"),
+        ("status", "3 not running"),
+    ],
+)
+def test_admin_command_help(admin: ApplicationTester, command: str, words: str) -> None:
+    assert admin.execute(f"{command} --help") == 0
+    output = admin.io.fetch_output()
+    assert f"{command} [options]" in output
+    assert "--json" in output
+    assert words in " ".join(output.split())
+
+
 def test_admin_lists_its_commands(admin: ApplicationTester) -> None:
     assert admin.execute("list") == 0
     output = admin.io.fetch_output()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import shlex
+import signal
 import stat
 from pathlib import Path
 from typing import Any
@@ -285,6 +286,37 @@ def test_supervisord_accepts_the_rendered_config(
     assert rpc.stopwaitsecs == settings["rpc.stop_timeout"]
     assert rpc.stdout_logfile == f"{where.logs}/rpc.log"
     assert rpc.environment["NUA_RUN_TOKEN"] == TOKEN
+
+
+def test_supervisord_parses_stop_signals_and_log_rotation_as_set(
+    template: str, where: Locations, settings: dict[str, Any]
+) -> None:
+    """What supervisord will do, read back through its parser: not the text we wrote."""
+    where.ensure()
+    settings.update(
+        {
+            "supervisor.log_max_bytes": "3MB",
+            "supervisor.log_backups": 7,
+            "programs.log_max_bytes": "2KB",
+            "programs.log_backups": 4,
+            "rpc.stop_timeout": 13,
+        }
+    )
+    opts = _supervisor_parse(
+        where.supervisor_conf, render(template, where, settings, TOKEN, python=PYTHON)
+    )
+    assert opts.logfile_maxbytes == 3 * 1024 * 1024
+    assert opts.logfile_backups == 7
+    programs = _programs(opts)
+    for name in ("nua:rpc", "nua:sentinel"):
+        program = programs[name]
+        assert program.stopsignal == signal.SIGTERM, name
+        assert program.stopasgroup and program.killasgroup, name
+        assert program.redirect_stderr, name
+        assert program.stdout_logfile_maxbytes == 2 * 1024, name
+        assert program.stdout_logfile_backups == 4, name
+    assert programs["nua:rpc"].stopwaitsecs == 13
+    assert programs["nua:sentinel"].stopwaitsecs == 10
 
 
 def test_supervisord_reads_the_multi_line_sentinel_command_as_one_argv(
