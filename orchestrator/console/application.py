@@ -11,6 +11,7 @@ from typing import Any
 from cleo.application import Application
 from cleo.commands.command import Command
 from cleo.exceptions import CleoError
+from cleo.io.inputs.argv_input import ArgvInput
 from cleo.io.inputs.definition import Definition
 from cleo.io.inputs.option import Option
 from cleo.io.io import IO
@@ -42,6 +43,14 @@ class NuaApplication(Application):
             )
         )
         return definition
+
+    def _get_command_name(self, io: IO) -> str | None:
+        name = super()._get_command_name(io)
+        if not name and io.input.has_parameter_option(["--help", "-h"], True):
+            # cleo would show the help of `list` itself; a person asking wants the commands.
+            io.set_input(ArgvInput(["console", "list"]))
+            return "list"
+        return name
 
     def _run(self, io: IO) -> int:
         try:
