@@ -8,7 +8,6 @@ the error and the end of the step's log.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pwd
@@ -27,6 +26,7 @@ from orchestrator.apps import health, ownership, program, supervision
 from orchestrator.apps.build import log_tail, run_build
 from orchestrator.apps.layout import app_files, apps_root
 from orchestrator.apps.ports import allocate
+from orchestrator.apps.recovery import put_back
 from orchestrator.apps.release_config import load_release_config
 from orchestrator.apps.service import AppsService
 from orchestrator.db.models import App, Job, Release, utcnow
@@ -144,7 +144,6 @@ class Installer:
         self.env = env
         self.files = app_files(service.locations, label)
         self.settings = service.settings
-        self.data_was_there = True
 
     def run(self) -> None:
         previous = self._previous()
@@ -158,7 +157,7 @@ class Installer:
             self._install(previous, number, release_dir)
         except _Failed as exc:
             failure = exc
-            self._undo(previous, release_dir)
+            self._undo()
         finally:
             self.archive.unlink(missing_ok=True)
             self.service.release_claim(self.label)
@@ -216,6 +215,7 @@ class Installer:
                 raise StepFailed(f"the app is not healthy: {problem}", self._app_log())
         with self.steps.step("switch"):
             self._record(config, number, release_dir, ports, previous)
+            self.files.data_marker.unlink(missing_ok=True)
         self._prune(number, previous)
 
     def _unpack(self, release_dir: Path, user: str | None) -> dict[str, Any]:
@@ -242,7 +242,9 @@ class Installer:
         """The data folder, given to the apps user when made now; what is inside is the app's
         (its links and folders are never followed nor changed)."""
         created = self._owned(ownership.make_folder, self.files.data, ownership.owner_of(user))
-        self.data_was_there = not created
+        if created:
+            # Until the release is recorded: a failure or a crash then removes the folder.
+            self.files.data_marker.touch(mode=0o600)
 
     @staticmethod
     def _owned(change: Callable[[Path, Any], T], path: Path, owner: Any) -> T:
@@ -354,35 +356,9 @@ class Installer:
         for path in self.service.write(prune):
             shutil.rmtree(path, ignore_errors=True)
 
-    def _undo(self, previous: Previous | None, release_dir: Path | None) -> None:
-        """Put the host back as it was before the job."""
-        try:
-            proxy = self.service.proxy(120)
-            if previous is None:
-                program.remove_app(self.files)
-                supervision.stop(proxy, self.files)
-                supervision.apply(proxy, self.files)
-            else:
-                app, rel = previous.app, previous.release
-                running = app.desired == "running"
-                self.service.write_files(
-                    self.files, rel.config, rel.number, app.ports, app.env, running
-                )
-                supervision.apply(proxy, self.files)
-                if running:
-                    supervision.start(proxy, self.files, timeout=30)
-        except Exception:
-            log.exception("putting %s back as it was failed", self.label)
-        if release_dir is not None:
-            shutil.rmtree(release_dir, ignore_errors=True)
-        if previous is None:
-            # Nothing of a first install remains; a data folder kept from an
-            # earlier `nua app remove` (without --purge) stays.
-            shutil.rmtree(self.files.releases, ignore_errors=True)
-            if not self.data_was_there:
-                shutil.rmtree(self.files.data, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                self.files.root.rmdir()
+    def _undo(self) -> None:
+        """Put the host back as it was before the job: as the database records the app."""
+        put_back(self.service, self.label)
 
 
 @contextmanager
@@ -404,7 +380,7 @@ class Rollback(Installer):
             self._roll_back(previous)
         except _Failed as exc:
             failure = exc
-            self._undo(previous, None)
+            self._undo()
         finally:
             self.service.release_claim(self.label)
         self.steps.finish(failure)

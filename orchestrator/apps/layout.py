@@ -48,6 +48,12 @@ class AppFiles:
     def data(self) -> Path:
         return self.root / "data"
 
+    @property
+    def data_marker(self) -> Path:
+        """Present while a job that created the data folder has not recorded its release:
+        whoever puts the app back (the job, or recovery after a crash) removes that folder."""
+        return self.root / ".data-created"
+
     def release(self, number: int) -> Path:
         return self.releases / str(number)
 
@@ -70,6 +76,12 @@ class AppFiles:
 
     def build_log(self, number: int) -> Path:
         return self.logs / f"{self.label}.build-{number}.log"
+
+    def log_files(self) -> list[Path]:
+        """Every log of the app: output, rotated copies, builds (labels have no dot)."""
+        if not self.logs.is_dir():
+            return []
+        return [p for p in self.logs.glob(f"{self.label}.*") if not p.is_dir()]
 
 
 def app_files(locations: Locations, label: str) -> AppFiles:

@@ -90,31 +90,68 @@ class AppsService:
     # -- startup ----------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """After a restart: forget uploads, fail cut-off jobs, drop unrecorded releases."""
+        """After a restart: forget uploads, end cut-off jobs, put their apps back as recorded.
+
+        A job cut off (the worker killed, the host crashed) may have left its app
+        half-installed: a first install's group running with no release recorded,
+        an upgrade's group running a release folder that is then deleted. Each such
+        app is put back as the database records it, on a thread (stopping an app
+        may take its stop_timeout), its label held busy until done.
+        """
         self.uploads.clear()
 
-        def fail_interrupted(session: Session) -> int:
+        def end_interrupted(session: Session) -> list[str]:
             jobs = session.scalars(select(Job).where(Job.state == "running")).all()
             for job in jobs:
-                job.state = "failed"
-                job.error = "interrupted: the orchestrator restarted during this job"
+                if job.kind in ("install", "upgrade") and _recorded_since(session, job):
+                    # Cut off after its switch: the release it installed is the app's.
+                    job.state = "succeeded"
+                else:
+                    job.state = "failed"
+                    job.error = (
+                        "interrupted: the orchestrator restarted during this job; the app "
+                        "was put back as it was recorded before it"
+                    )
                 job.updated_at = utcnow()
-            return len(jobs)
+            return sorted({job.label for job in jobs})
 
-        if self.write(fail_interrupted):
-            log.warning("marked jobs cut off by a restart as failed")
-        with self.context.read() as session:
-            recorded = {(r.label, r.number) for r in session.scalars(select(Release)).all()}
+        labels = self.write(end_interrupted)
+        if labels:
+            log.warning("jobs cut off by a restart: putting back %s", ", ".join(labels))
+        for label in labels:
+            self.claim(label, 0)
+        self.start_thread(lambda: self._put_back(labels), "recover")
+
+    def _put_back(self, labels: list[str]) -> None:
+        from orchestrator.apps.recovery import drop_unrecorded, put_back
+
+        for label in labels:
+            try:
+                put_back(self, label)
+            except Exception:
+                log.exception("putting %s back after a restart failed", label)
+            finally:
+                self.release_claim(label)
+        # Release folders that no job is making: leftovers of earlier crashes.
         root = apps_root(self.locations)
         if not root.is_dir():
             return
+        with self.context.read() as session:
+            recorded = {(r.label, r.number) for r in session.scalars(select(Release)).all()}
         for app_dir in root.iterdir():
-            releases = app_dir / "releases"
-            if not releases.is_dir():
-                continue
-            for rel in releases.iterdir():
-                if rel.name.isdigit() and (app_dir.name, int(rel.name)) not in recorded:
-                    shutil.rmtree(rel, ignore_errors=True)
+            label = app_dir.name
+            with self._busy_lock:
+                if label in self._busy:
+                    continue
+                # Claimed while dropping, so that no job starts on it meanwhile.
+                self._busy[label] = 0
+            try:
+                drop_unrecorded(
+                    app_files(self.locations, label),
+                    {number for (owner, number) in recorded if owner == label},
+                )
+            finally:
+                self.release_claim(label)
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -479,3 +516,14 @@ def _check_env(key: Any, value: Any) -> None:
         raise InvalidArgument(f"{key}: NUA_* variables are set by the orchestrator", field="env")
     if not isinstance(value, str):
         raise InvalidArgument(f"{key}: the value must be a string", field="env")
+
+
+def _recorded_since(session: Session, job: Job) -> bool:
+    """Whether a release of the job's app was recorded after the job began (by the job)."""
+    app = session.scalars(select(App).where(App.label == job.label)).first()
+    if app is None or app.current_release is None:
+        return False
+    rel = session.scalars(
+        select(Release).where(Release.label == job.label, Release.number == app.current_release)
+    ).first()
+    return rel is not None and rel.created_at >= job.created_at

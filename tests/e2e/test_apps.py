@@ -21,7 +21,7 @@ from orchestrator.rpc.client import (
     UnavailableError,
 )
 from tests.apps import malicious
-from tests.support.apps import answers, fetch, install_archive, tar_of, wait_job
+from tests.support.apps import answers, fetch, install_archive, tar_of, upload, wait_job
 from tests.support.orchestrator import Orchestrator
 from tests.support.polling import wait_for
 
@@ -403,3 +403,81 @@ def test_apps_never_run_as_root_whatever_apps_user_says(orch: Orchestrator, sett
     assert client.call("app.stop", {"label": "kept"})["state"] == "stopped", "stop still works"
     assert [a["label"] for a in client.call("app.list")] == ["kept"]
     assert not (orch.home / "apps" / "other").exists()
+
+
+def _at_step(client: RpcClient, job_id: int, name: str) -> dict[str, Any] | None:
+    """The job once it runs step `name` or has ended; None before."""
+    job = client.call("job.get", [job_id])
+    state = next(s["state"] for s in job["steps"] if s["name"] == name)
+    return job if state == "running" or job["state"] != "running" else None
+
+
+def _app_processes(orch: Orchestrator, label: str) -> list[psutil.Process]:
+    folder = str(orch.home / "apps" / label)
+    return [p for p in psutil.process_iter(["cwd"]) if (p.info["cwd"] or "").startswith(folder)]
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_killed_during_install_jobs_puts_their_apps_back_as_recorded(
+    apps_home: Orchestrator,
+) -> None:
+    """kill -9 of the worker while an upgrade and a first install wait for health:
+    supervisord restarts the worker, which puts each app back as the database says."""
+    orch = apps_home
+    client = _client(orch)
+    first = install_archive(client, app_archive("1.0.0"), label="web")
+    assert first["state"] == "succeeded", first
+    port, old_pid = first["app"]["ports"]["web"], first["app"]["pid"]
+    slow = app_archive("2.0.0", command="sleep 600", health_timeout=120)
+    jobs = [
+        client.call("app.install", {"upload": upload(client, slow), "label": label})["id"]
+        for label in ("web", "fresh")
+    ]
+    for job_id in jobs:
+        job = wait_for(
+            lambda job_id=job_id: _at_step(client, job_id, "health"),
+            timeout=60,
+            what=f"job {job_id} at its health step",
+        )
+        assert job["state"] == "running", job
+    assert _app_processes(orch, "fresh"), "the first install's app runs, unrecorded"
+    worker = orch.program("nua:rpc").pid
+    os.kill(worker, signal.SIGKILL)
+    wait_for(
+        lambda: orch.program("nua:rpc").pid not in (0, worker) and orch.ping(),
+        timeout=60,
+        what="supervisord to restart the worker",
+    )
+    client = _client(orch)
+    for job_id in jobs:
+        job = client.call("job.get", [job_id])
+        assert job["state"] == "failed" and job["error"].startswith("interrupted"), job
+
+    # The upgrade: back on release 1, its folder 2 gone, its section pointing at 1.
+    releases = orch.home / "apps" / "web" / "releases"
+    wait_for(
+        lambda: sorted(p.name for p in releases.iterdir()) == ["1"] and answers(port),
+        timeout=60,
+        what="web back on its recorded release",
+    )
+    assert fetch(port) == "<p>1.0.0 hi</p>\n"
+    wait_for(lambda: _app(client, "web")["state"] == "running", timeout=30, what="web running")
+    web = _app(client, "web")
+    assert (web["version"], web["release"]) == ("1.0.0", 1)
+    assert web["pid"] != old_pid, "the upgrade had replaced it; recovery started it again"
+    spec = (orch.locations.config / "apps" / "web.json").read_text()
+    assert str(releases / "1") in spec and str(releases / "2") not in spec
+    assert [p.cwd() for p in _app_processes(orch, "web")] == [str(releases / "1")]
+
+    # The first install: nothing of it remains.
+    wait_for(
+        lambda: not (orch.home / "apps" / "fresh").exists(),
+        timeout=60,
+        what="the first install's folders to go",
+    )
+    assert [a["label"] for a in client.call("app.list")] == ["web"]
+    assert not (orch.locations.config / "apps" / "fresh.conf").exists()
+    assert not (orch.locations.config / "apps" / "fresh.json").exists()
+    assert "app-fresh" not in orch.supervisorctl("status").stdout
+    assert _app_processes(orch, "fresh") == []
+    assert not [p.name for p in (orch.locations.logs / "apps").glob("fresh.*")]

@@ -53,7 +53,7 @@ def test_planted_symlinks_inside_data_are_not_followed_on_upgrade(
     (data / "shadow").symlink_to(victim / "shadow")
     (data / "etc").symlink_to(victim)
     installer._make_data(USER)
-    assert installer.data_was_there
+    assert not installer.files.data_marker.exists(), "the data folder was there before"
     assert _root_owned(victim), "a link planted in data was followed"
     # Nothing inside data is changed either: it is the app's.
     assert (data / "kept.txt").stat().st_uid == 0
@@ -74,7 +74,7 @@ def test_a_new_data_folder_is_given_to_the_apps_user(
     installer._make_data(USER)
     st = installer.files.data.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (owner.uid, owner.gid, 0o700)
-    assert not installer.data_was_there
+    assert installer.files.data_marker.exists(), "made by this job: undone if it fails"
 
 
 def test_a_fresh_release_is_given_whole_without_following_its_links(
