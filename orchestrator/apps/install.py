@@ -13,7 +13,7 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,7 +216,7 @@ class Installer:
         with self.steps.step("switch"):
             self._record(config, number, release_dir, ports, previous)
             self.files.data_marker.unlink(missing_ok=True)
-        self._prune(number, previous)
+        self._prune()
 
     def _unpack(self, release_dir: Path, user: str | None) -> dict[str, Any]:
         from orchestrator.apps.archive import ArchiveError, unpack
@@ -340,15 +340,17 @@ class Installer:
 
         self.service.write(record)
 
-    def _prune(self, number: int, previous: Previous | None) -> None:
+    def _prune(self) -> None:
+        """Delete releases beyond apps.keep_releases, never the current or the previous one."""
         keep = max(2, int(self.settings["apps.keep_releases"]))
 
         def prune(session: Session) -> list[str]:
+            app = session.scalars(select(App).where(App.label == self.label)).one()
             rows = session.scalars(
                 select(Release).where(Release.label == self.label).order_by(Release.number.desc())
             ).all()
             gone = []
-            for rel in rows[keep:]:
+            for rel in releases_beyond(rows, app.current_release, app.previous_release, keep):
                 gone.append(rel.path)
                 session.delete(rel)
             return gone
@@ -359,6 +361,17 @@ class Installer:
     def _undo(self) -> None:
         """Put the host back as it was before the job: as the database records the app."""
         put_back(self.service, self.label)
+
+
+def releases_beyond(
+    newest_first: Sequence[Release], current: int | None, previous: int | None, keep: int
+) -> list[Release]:
+    """The releases to delete: all but the current, the previous (whatever their numbers:
+    after rollbacks the previous may be the oldest) and the newest others up to `keep`."""
+    kept = {current, previous} - {None}
+    room = max(0, keep - len(kept))
+    others = [rel for rel in newest_first if rel.number not in kept]
+    return others[room:]
 
 
 @contextmanager
