@@ -481,3 +481,37 @@ def test_a_worker_killed_during_install_jobs_puts_their_apps_back_as_recorded(
     assert "app-fresh" not in orch.supervisorctl("status").stdout
     assert _app_processes(orch, "fresh") == []
     assert not [p.name for p in (orch.locations.logs / "apps").glob("fresh.*")]
+
+
+@pytest.mark.timeout(240)
+def test_changing_one_app_leaves_the_orchestrators_programs_and_other_apps_alone(
+    apps_home: Orchestrator,
+) -> None:
+    """Each app is its own group: installing, upgrading, rolling back, restarting and
+    removing one restarts neither nua:rpc, nua:sentinel nor another app."""
+    orch = apps_home
+    client = _client(orch)
+    steady = install_archive(client, app_archive(), label="steady")
+    assert steady["state"] == "succeeded", steady
+    watched = ("nua:rpc", "nua:sentinel", "app-steady:app-steady")
+
+    def pids() -> dict[str, int]:
+        programs = orch.programs()
+        return {name: programs[name].pid for name in watched}
+
+    before = pids()
+    assert all(before.values()), before
+    for change in ("install", "upgrade", "rollback", "restart", "stop", "start", "remove"):
+        if change == "install":
+            done = install_archive(client, app_archive("1.0.0"), label="other")
+        elif change == "upgrade":
+            done = install_archive(client, app_archive("2.0.0"), label="other")
+        elif change == "rollback":
+            done = wait_job(client, client.call("app.rollback", {"label": "other"}))
+        elif change == "remove":
+            done = client.call("app.remove", {"label": "other", "purge": True})
+        else:
+            done = client.call(f"app.{change}", {"label": "other"})
+        assert done.get("state") != "failed", (change, done)
+        assert pids() == before, f"{change} of another app restarted one of {watched}"
+    assert fetch(steady["app"]["ports"]["web"]) == "<p>1.0.0 hi</p>\n"
