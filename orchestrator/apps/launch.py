@@ -1,8 +1,9 @@
 """Run one app: `python -I -m orchestrator.apps.launch SPEC.json` (supervisord's command).
 
 The spec (0600, written by the worker) gives the command, the folder, the
-environment and the user. The app gets exactly that environment, never the
-orchestrator's (supervisord passes its own to every program). As root, it
+environment and the user. The app gets exactly that environment, plus HOME
+and NUA_RUN_TOKEN, never the rest of the orchestrator's (supervisord passes
+its own to every program). As root, it
 drops to the app's user before running anything of the app. Standard
 library only: this runs once per app start.
 """
@@ -22,7 +23,8 @@ def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as fh:
         spec = json.load(fh)
     env = {str(k): str(v) for k, v in spec["env"].items()}
-    # How `start` finds the processes of a supervisord that died (host/processes.py).
+    # How `start` finds the processes of a supervisord that died (host/processes.py):
+    # the one variable of ours an app gets (a random id of the run, not a secret).
     token = os.environ.get("NUA_RUN_TOKEN")
     if token:
         env["NUA_RUN_TOKEN"] = token
@@ -44,7 +46,8 @@ def main(argv: list[str]) -> int:
         os.setgroups([])
         os.setgid(entry.pw_gid)
         os.setuid(entry.pw_uid)
-        env.setdefault("HOME", spec.get("home") or entry.pw_dir)
+    # The data folder, else the home of the user it runs as (ours when not root).
+    env.setdefault("HOME", spec.get("home") or pwd.getpwuid(os.getuid()).pw_dir)
     os.umask(0o027)
     sys.stdout.flush()
     # The command is the operator's, run by a shell so that $NUA_PORT expands.

@@ -265,7 +265,11 @@ def test_an_app_without_a_health_check_is_ready_once_running() -> None:
 
 
 def _launch(
-    folder: Path, user: str | None, command: str, env: dict[str, str] | None = None
+    folder: Path,
+    user: str | None,
+    command: str,
+    env: dict[str, str] | None = None,
+    home: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the launcher on a spec in `folder` (which the user may write, as root)."""
     folder.mkdir(exist_ok=True)
@@ -280,6 +284,7 @@ def _launch(
                 "cwd": str(folder),
                 "env": {"PATH": "/usr/bin:/bin", "NUA_PORT": "20001"},
                 "user": user,
+                "home": home,
             }
         )
     )
@@ -307,6 +312,41 @@ def test_the_launcher_gives_the_app_only_its_own_environment(tmp_path: Path) -> 
     )
     assert seen["NUA_PORT"] == "20001" and seen["NUA_RUN_TOKEN"] == "tok"  # noqa: S105
     assert "NUA_HOME" not in seen and "SECRET" not in seen
+    # HOME is the user's own (the orchestrator's, when it is not root), never inherited.
+    user = pwd.getpwnam(APP_USER) if APP_USER else pwd.getpwuid(os.getuid())
+    assert seen["HOME"] == user.pw_dir
+    allowed = {"PATH", "NUA_PORT", "NUA_RUN_TOKEN", "HOME", "PWD", "SHLVL", "_"}
+    assert set(seen) <= allowed, "exactly the documented environment (and the shell's own)"
+
+
+def test_the_launcher_of_an_orchestrator_not_root_gives_home_too(tmp_path: Path) -> None:
+    """Not root, the spec has no user: HOME was left out, though the README lists it.
+    (The launcher is told it is not root, so that this runs as root too.)"""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    spec = folder / "spec.json"
+    spec.write_text(
+        json.dumps({"command": 'echo "$HOME" > home.txt', "cwd": str(folder), "env": {}})
+    )
+    not_root = (
+        "import os, sys; os.geteuid = lambda: 4242; "
+        "from orchestrator.apps import launch; sys.exit(launch.main(sys.argv))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", not_root, str(spec)],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (folder / "home.txt").read_text().strip() == pwd.getpwuid(os.getuid()).pw_dir
+
+
+def test_the_launcher_sets_home_to_the_data_folder(tmp_path: Path) -> None:
+    done = _launch(tmp_path / "app", APP_USER, 'echo "$HOME" > home.txt', home="/srv/data")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "app" / "home.txt").read_text().strip() == "/srv/data"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="as root only")
