@@ -351,12 +351,13 @@ class Installer:
             ).all()
             gone = []
             for rel in releases_beyond(rows, app.current_release, app.previous_release, keep):
-                gone.append(rel.path)
+                gone.append((rel.number, rel.path))
                 session.delete(rel)
             return gone
 
-        for path in self.service.write(prune):
+        for number, path in self.service.write(prune):
             shutil.rmtree(path, ignore_errors=True)
+            self.files.build_log(number).unlink(missing_ok=True)
 
     def _undo(self) -> None:
         """Put the host back as it was before the job: as the database records the app."""

@@ -73,7 +73,13 @@ def put_back(service: AppsService, label: str) -> None:
 
 
 def drop_unrecorded(files: AppFiles, recorded: set[int]) -> None:
-    """Remove release folders the database does not know (and unpacks cut off)."""
+    """Remove release folders the database does not know (and unpacks cut off), and the
+    build logs of releases it does not know."""
+    prefix = f"{files.label}.build-"
+    for path in files.log_files():
+        number = path.name.removeprefix(prefix).removesuffix(".log")
+        if path.name.startswith(prefix) and number.isdigit() and int(number) not in recorded:
+            path.unlink(missing_ok=True)
     if not files.releases.is_dir() or files.releases.is_symlink():
         return
     for entry in files.releases.iterdir():
@@ -87,11 +93,12 @@ def drop_unrecorded(files: AppFiles, recorded: set[int]) -> None:
 def forget_files(files: AppFiles, purge: bool) -> None:
     """Nothing of the app but a data folder (kept unless `purge`): no section, release or log."""
     program.remove_app(files)
-    shutil.rmtree(files.releases, ignore_errors=True)
     for path in files.log_files():
         path.unlink(missing_ok=True)
     if purge:
-        shutil.rmtree(files.data, ignore_errors=True)
+        shutil.rmtree(files.root, ignore_errors=True)
+        return
+    shutil.rmtree(files.releases, ignore_errors=True)
     files.data_marker.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         files.root.rmdir()

@@ -484,6 +484,8 @@ class AppsService:
             return self._remove(label, purge)
 
     def _remove(self, label: str, purge: bool) -> dict[str, Any]:
+        from orchestrator.apps.recovery import forget_files
+
         with self.context.read() as session:
             self.app_row(session, label)
         files = app_files(self.locations, label)
@@ -496,11 +498,12 @@ class AppsService:
             session.delete(self.app_row(session, label))
 
         self.write(forget)
-        shutil.rmtree(files.releases, ignore_errors=True)
         kept = None
         if purge:
-            shutil.rmtree(files.root, ignore_errors=True)
-        elif files.data.exists():
+            forget_files(files, purge=True)
+        elif files.data.is_dir() and not files.data.is_symlink():
+            # Its data and its logs stay, for a later install of the label or a look.
+            shutil.rmtree(files.releases, ignore_errors=True)
             kept = str(files.data)
         else:
             shutil.rmtree(files.root, ignore_errors=True)

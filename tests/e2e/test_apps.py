@@ -173,6 +173,8 @@ def test_a_failed_upgrade_keeps_the_previous_release_running(apps_home: Orchestr
     assert app["version"] == "1.0.0" and app["state"] == "running"
     releases = sorted(p.name for p in (apps_home.home / "apps" / "web" / "releases").iterdir())
     assert releases == ["1"], "nothing of the failed release remains"
+    logs = sorted(p.name for p in (apps_home.locations.logs / "apps").iterdir())
+    assert logs == ["web.build-1.log", "web.err.log", "web.out.log"], "nor its build log"
 
     unhealthy = install_archive(
         client, app_archive("3.0.0", command="sleep 600", health_timeout=2), label="web"
@@ -200,10 +202,8 @@ def test_a_failed_first_install_leaves_nothing(
     job = install_archive(client, archive, label="bad")
     assert job["state"] == "failed" and job["failed_step"] == step, job
     assert says in job["error"]
-    assert client.call("app.list") == []
-    assert not (apps_home.home / "apps" / "bad").exists()
-    assert list((apps_home.locations.config / "apps").iterdir()) == []
-    assert "app-bad" not in apps_home.supervisorctl("status").stdout
+    # No app, folder, section, log (build's included), upload or process.
+    _nothing_left(apps_home, client, "bad")
 
 
 def test_conflicts_and_unknown_labels(apps_home: Orchestrator) -> None:

@@ -83,6 +83,10 @@ def test_the_hello_sample_through_nua(apps_home: Orchestrator, tmp_path: Path) -
     assert removed.returncode == 0, removed.stderr
     assert json.loads(removed.stdout)["data_kept"] is None
     assert not answers(port)
+    # Purged: no folder (data included), section or log is left.
+    assert not (orch.home / "apps" / "hello").exists()
+    assert list((orch.locations.config / "apps").iterdir()) == []
+    assert list((orch.locations.logs / "apps").iterdir()) == []
     again = nua(orch, "app", "remove", "hello")
     assert again.returncode == 4, again.stdout + again.stderr
 
@@ -105,6 +109,9 @@ def test_failing_samples_name_their_step_and_leave_nothing(
     assert says in done.stderr + done.stdout
     assert nua(apps_home, "apps", "--json").json() == []
     assert not (apps_home.home / "apps" / sample).exists()
+    assert list((apps_home.locations.config / "apps").iterdir()) == []
+    logs = apps_home.locations.logs / "apps"
+    assert not logs.exists() or list(logs.iterdir()) == [], "no log of the failed install"
 
 
 @pytest.mark.timeout(180)

@@ -82,8 +82,13 @@ def _kept(service: _Service, installer: Installer) -> tuple[list[int], list[str]
 def test_after_rollbacks_the_previous_release_survives_pruning(service: _Service) -> None:
     """v1, v2, rollback, v3, rollback, v4: the previous release is 1, the oldest."""
     installer = _installed(service, [1, 2, 3, 4], current=4, previous=1)
+    installer.files.logs.mkdir(parents=True)
+    for number in (1, 2, 3, 4):
+        installer.files.build_log(number).write_text("built")
     installer._prune()
     assert _kept(service, installer) == ([1, 3, 4], ["1", "3", "4"])
+    logs = sorted(p.name for p in installer.files.logs.iterdir())
+    assert logs == ["blog.build-1.log", "blog.build-3.log", "blog.build-4.log"]
 
 
 def test_pruning_keeps_the_newest_beyond_current_and_previous(service: _Service) -> None:
