@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,22 +218,17 @@ def test_conflicts_and_unknown_labels(apps_home: Orchestrator) -> None:
         client.call("app.rollback", {"label": "one"})
 
 
-def test_a_malicious_archive_is_refused_at_unpack(apps_home: Orchestrator, tmp_path: Path) -> None:
+def test_a_malicious_archive_is_refused_at_unpack(apps_home: Orchestrator) -> None:
+    """The sample tests/apps/malicious.py: `..` and a symbolic link to /etc, after the config."""
     client = _client(apps_home)
-    config = CONFIG.format(
-        id="evil", version="1.0.0", command=SERVE, build_timeout=60, health_timeout=5
-    ).encode()
-    link = tarfile.TarInfo("passwd")
-    link.type = tarfile.SYMTYPE
-    link.linkname = "/etc/passwd"
-    for members in (
-        {"nua-config.toml": config, "build.sh": b"", "../escape.txt": b"x"},
-        {"nua-config.toml": config, "build.sh": b"", "passwd": link},
+    for hostile, says in (
+        (malicious.dot_dot, "a '..' component"),
+        (malicious.symlink_to_etc, "a symbolic link to an absolute path (/etc/passwd)"),
     ):
-        job = install_archive(client, tar_of(members), label="evil")
+        job = install_archive(client, malicious.archive(hostile, config_first=True), label="evil")
         assert job["state"] == "failed" and job["failed_step"] == "unpack", job
-        assert not (apps_home.home / "apps" / "evil").exists()
-    assert not (apps_home.home / "escape.txt").exists()
+        assert says in job["error"]
+        _nothing_left(apps_home, client, "evil")
 
 
 def _nothing_left(orch: Orchestrator, client: RpcClient, label: str) -> None:
