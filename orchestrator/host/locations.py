@@ -191,19 +191,15 @@ def check_private_dir(path: Path, name: str, *, allow_existing_mode: bool = Fals
 
 
 def _refuse_unwritable(path: Path, name: str) -> None:
-    """Create and remove a file in `path`: what the commands will do there.
+    """Refuse a folder the effective user cannot create files in.
 
-    os.access answers for the real uid, and only predicts; creating a file asks
-    the kernel for the effective user, whatever decides it (mode bits, ACLs, a
-    read-only mount, an immutable folder).
+    Plain os.access answers for the real uid (a setuid wrapper, setpriv
+    --euid); with effective_ids the kernel answers for the user the command
+    acts as, read-only mounts and immutable folders included, and nothing is
+    written (a probe file would change the folder's mtime).
     """
-    probe = path / f".nua-probe-{os.getpid()}-{os.urandom(4).hex()}"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except OSError as exc:
+    if not os.access(path, os.W_OK | os.X_OK, effective_ids=True):
         raise LocationError(
-            f"{name} location {path} is not writable by you ({exc.strerror}); "
+            f"{name} location {path} is not writable by you (uid {os.geteuid()}); "
             f"fix its permissions (chmod 700 {path}) or choose another --home"
-        ) from None
-    os.close(fd)
-    probe.unlink()
+        )

@@ -302,7 +302,8 @@ def test_ensure_refuses_a_location_its_owner_cannot_write(short_home: Path, fold
 
     assert done.returncode == 1, done.stdout + done.stderr
     message = done.stdout.strip()
-    assert f"location {short_home / folder} is not writable by you (Permission denied)" in message
+    uid = NOBODY if os.geteuid() == 0 else os.geteuid()
+    assert f"location {short_home / folder} is not writable by you (uid {uid})" in message
     assert "fix its permissions" in message
     assert list((short_home / folder).iterdir()) == []
 
@@ -322,9 +323,13 @@ def test_writability_is_that_of_the_effective_user(short_home: Path) -> None:
     assert f"logs location {where.logs} is not writable by you" in done.stdout
 
 
-def test_a_writable_location_keeps_no_trace_of_the_check(short_home: Path) -> None:
+def test_checking_a_location_writes_nothing_in_it(short_home: Path) -> None:
+    """Not even a probe file: "nothing changed" checks compare folders' mtimes."""
     where = resolve(short_home, environ={})
     where.ensure()
+    folders = [short_home, *where.directories().values()]
+    before = {path: path.stat().st_mtime_ns for path in folders}
     where.ensure()
+    assert {path: path.stat().st_mtime_ns for path in folders} == before
     for path in where.directories().values():
         assert list(path.iterdir()) == [], path
