@@ -123,7 +123,7 @@ class AppsService:
         self.start_thread(lambda: self._put_back(labels), "recover")
 
     def _put_back(self, labels: list[str]) -> None:
-        from orchestrator.apps.recovery import drop_unrecorded, put_back
+        from orchestrator.apps.recovery import put_back
 
         for label in labels:
             try:
@@ -132,14 +132,26 @@ class AppsService:
                 log.exception("putting %s back after a restart failed", label)
             finally:
                 self.release_claim(label)
-        # Release folders that no job is making: leftovers of earlier crashes.
+        try:
+            self._drop_leftovers()
+        except Exception:
+            log.exception("removing leftover release folders failed")
+
+    def _drop_leftovers(self) -> None:
+        """Release folders that no job is making: leftovers of earlier crashes."""
+        from orchestrator.apps.recovery import drop_unrecorded
+
         root = apps_root(self.locations)
         if not root.is_dir():
             return
         with self.context.read() as session:
             recorded = {(r.label, r.number) for r in session.scalars(select(Release)).all()}
+            # An app removed without --purge keeps its data and logs: not a leftover.
+            labels = set(session.scalars(select(App.label)).all())
         for app_dir in root.iterdir():
             label = app_dir.name
+            if label not in labels:
+                continue
             with self._busy_lock:
                 if label in self._busy:
                     continue
