@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, bindparam, delete, insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from orchestrator.db.models import IdempotencyRecord, utcnow
@@ -97,6 +97,10 @@ def stored_answer(
 
 
 MISSING = object()
+# How long a batch may wait for the callers of the last commit to come back:
+# a share of what that commit took (mostly its flush), and never longer than this.
+GATHER_SHARE = 0.5
+GATHER_MAX = 0.005
 
 
 @dataclass
@@ -179,25 +183,48 @@ class Writer:
         return item.future.result()
 
     def _loop(self) -> None:
+        answered = 0  # how many callers the last commit answered
+        commit_took = 0.0
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
+            batch, stop = self._gather(first, answered, commit_took)
+            began = time.monotonic()
             self._commit(batch)
+            commit_took = time.monotonic() - began
+            answered = len(batch)
             self.answers.prune_if_due(self.engine)
             if stop:
                 return
+
+    def _gather(self, first: _Job, answered: int, commit_took: float) -> tuple[list[_Job], bool]:
+        """The next batch: what waits now, and the callers just answered if they come back soon.
+
+        Callers answered by a commit send their next change a moment later;
+        taking only what is queued when the first arrives would split them
+        into two alternating half batches, each paying a flush. So the batch
+        waits for as many jobs as the last commit answered, at most a fraction
+        of what that commit took (GATHER_SHARE, capped by GATHER_MAX): one
+        caller at a time never waits.
+        """
+        batch = [first]
+        deadline = time.monotonic() + min(commit_took * GATHER_SHARE, GATHER_MAX)
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if len(batch) >= answered or remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
 
     def _commit(self, batch: list[_Job]) -> None:
         give_up = time.monotonic() + self.busy_retry_seconds
@@ -243,32 +270,67 @@ class Writer:
 
     def _run_one(self, session: Session, item: _Job) -> tuple[bool, Any]:
         try:
-            with session.begin_nested():
-                if item.idempotency is not None:
-                    key, method, *params = item.idempotency
-                    cutoff = self.answers.cutoff()
-                    previous = stored_answer(session, key, method, cutoff, *params)
-                    if previous is not MISSING:
-                        return True, previous
-                result = item.run(session)
-                session.flush()
-                if item.idempotency is not None:
-                    key, method, *params = item.idempotency
-                    session.execute(
-                        insert(IdempotencyRecord),
-                        {
-                            "key": key,
-                            "method": method,
-                            "fingerprint": params[0] if params else None,
-                            "result": result,
-                            "created_at": self.answers.clock(),
-                        },
-                    )
+            if item.idempotency is None:
+                with session.begin_nested():
+                    result = item.run(session)
+                    session.flush()
                 return True, result
+            return True, self._run_keyed(session, item)
         except OperationalError:
             raise  # the database's trouble (busy, full, I/O), not the job's: abort the batch
         except Exception as exc:  # the job's own error, for its caller alone
             return False, exc
+
+    def _run_keyed(self, session: Session, item: _Job) -> Any:
+        """A change with an idempotency key: applied once, a retry gets the first answer.
+
+        Optimistic, since retries are rare: the change and its answer go in
+        one savepoint, and the key's uniqueness (not a read before each
+        change) finds a retry; the retry's savepoint is rolled back and the
+        stored answer returned. Jobs are pure database work, so running one
+        again (an expired key, or a batch retried while the database is busy)
+        is safe.
+        """
+        assert item.idempotency is not None
+        key, method, *params = item.idempotency
+        fingerprint = params[0] if params else None
+        try:
+            return self._apply(session, item, key, method, fingerprint)
+        except OperationalError:
+            raise
+        except Exception as first_error:
+            with session.begin_nested():
+                cutoff = self.answers.cutoff()
+                previous = stored_answer(session, key, method, cutoff, fingerprint)
+            if previous is not MISSING:
+                return previous
+            if not _is_key_taken(first_error):
+                raise
+        # The key's answer had expired (stored_answer just forgot it): a new change.
+        return self._apply(session, item, key, method, fingerprint)
+
+    def _apply(
+        self, session: Session, item: _Job, key: str, method: str, fingerprint: str | None
+    ) -> Any:
+        with session.begin_nested():
+            result = item.run(session)
+            session.flush()
+            session.execute(
+                insert(IdempotencyRecord),
+                {
+                    "key": key,
+                    "method": method,
+                    "fingerprint": fingerprint,
+                    "result": result,
+                    "created_at": self.answers.clock(),
+                },
+            )
+        return result
+
+
+def _is_key_taken(exc: BaseException) -> bool:
+    """Whether `exc` says the idempotency key is stored already."""
+    return isinstance(exc, IntegrityError) and "idempotency_keys" in str(exc.orig)
 
 
 def is_busy(exc: BaseException) -> bool:

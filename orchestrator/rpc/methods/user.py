@@ -69,10 +69,7 @@ class UserMethods(Namespace):
         password_hash = None if password is None else self.passwords.hash(_password(password))
 
         def job(session: Session) -> dict[str, Any]:
-            if _taken(session, User.username, username):
-                raise _username_taken(username, "username")
-            if _taken(session, User.email, email):
-                raise _email_taken(email)
+            # No read first: the unique constraints say it (in the job's savepoint).
             now = utcnow()
             user = User(
                 username=username,
@@ -83,7 +80,7 @@ class UserMethods(Namespace):
                 updated_at=now,
             )
             session.add(user)
-            _flush(session, username_field="username")
+            _flush(session, username_field="username", username=username, email=email)
             return _public(user)
 
         return self.context.write(job)
@@ -262,8 +259,10 @@ def _taken(session: Session, column: InstrumentedAttribute[str], value: str) -> 
     return session.scalar(select(User.id).where(column == value)) is not None
 
 
-def _flush(session: Session, username_field: str) -> None:
-    """Flush; a unique constraint that fails anyway (another writer) is AlreadyExists."""
+def _flush(
+    session: Session, username_field: str, username: str | None = None, email: str | None = None
+) -> None:
+    """Flush; a unique constraint that fails is AlreadyExists, naming the value when known."""
     try:
         session.flush()
     except IntegrityError as exc:
@@ -271,10 +270,14 @@ def _flush(session: Session, username_field: str) -> None:
         # SQLite names the column (users.email), other databases the constraint.
         reason = str(exc.orig).lower()
         if "users.email" in reason or "uq_users_email" in reason:
+            if email is not None:
+                raise _email_taken(email) from None
             raise AlreadyExists(
                 "that email is already used by another user", field="email"
             ) from None
         if "users.username" in reason or "uq_users_username" in reason:
+            if username is not None:
+                raise _username_taken(username, username_field) from None
             raise AlreadyExists(
                 "that username is taken: choose another", field=username_field
             ) from None
