@@ -11,6 +11,7 @@ from typing import Any
 from cleo.application import Application
 from cleo.commands.command import Command
 from cleo.exceptions import CleoError
+from cleo.formatters.formatter import Formatter
 from cleo.io.inputs.argv_input import ArgvInput
 from cleo.io.inputs.definition import Definition
 from cleo.io.inputs.option import Option
@@ -67,6 +68,10 @@ class NuaApplication(Application):
         except KeyboardInterrupt:
             io.write_error_line("interrupted")
             return 128 + signal.SIGINT
+        except OSError as exc:
+            # A file or folder that could not be used: its path is in the message.
+            io.write_error_line(f"<error>error:</error> {Formatter.escape(str(exc))}")
+            return int(ExitCode.ERROR)
 
 
 class NuaCommand(Command):

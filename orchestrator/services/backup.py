@@ -167,9 +167,19 @@ def _check_destination(to: Path) -> Path:
 
 
 def free_name(folder: Path, when: str) -> Path:
-    """`nua-<when>.db` in `folder`, with -1, -2... when that name is taken."""
-    candidate = folder / f"nua-{when}.db"
-    sequence = 0
+    """`nua-<when>.db` in `folder`, or with a sequence above any taken that second.
+
+    Backups sort by (time, sequence): a name freed by retention must not be
+    reused, or the newest backup would sort as the oldest of its second.
+    """
+    taken = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(folder):
+            match = BACKUP_NAME.match(name)
+            if match and match.group(1) == when:
+                taken.append(int(match.group(2) or 0))
+    sequence = max(taken) + 1 if taken else 0
+    candidate = folder / (f"nua-{when}-{sequence}.db" if sequence else f"nua-{when}.db")
     while os.path.lexists(candidate):
         sequence += 1
         candidate = folder / f"nua-{when}-{sequence}.db"

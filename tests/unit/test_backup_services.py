@@ -243,6 +243,24 @@ def test_retention_deletes_only_the_oldest_of_our_pattern(tmp_path: Path) -> Non
     assert outside.read_bytes() == b"not ours"
 
 
+def test_a_name_freed_by_retention_is_not_reused_within_the_same_second(tmp_path: Path) -> None:
+    # nua-T.db was pruned while nua-T-1.db and nua-T-2.db remain: a new backup that
+    # second took nua-T.db again, sorted as the oldest, and keep=1 deleted it at once.
+    locations = resolve(tmp_path / "home")
+    locations.data.mkdir(mode=0o700, parents=True)
+    _make_database(locations.database, keep=1)
+    folder = locations.data / "backups"
+    folder.mkdir(mode=0o700)
+    for name in ("nua-20240131T120000Z-1.db", "nua-20240131T120000Z-2.db"):
+        (folder / name).write_bytes(b"older backup")
+
+    result = backup.backup(locations, now=T0)
+
+    assert result.path.name == "nua-20240131T120000Z-3.db"
+    assert result.path.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["nua-20240131T120000Z-3.db"]
+
+
 def test_keep_zero_keeps_every_backup(tmp_path: Path) -> None:
     locations = resolve(tmp_path / "home")
     locations.data.mkdir(mode=0o700, parents=True)

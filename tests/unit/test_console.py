@@ -200,3 +200,20 @@ def test_status_exits_with_the_report_code(
     assert line in admin.io.fetch_output()
     assert admin.execute(f"status --home {short_home} --json") == code
     assert json.loads(admin.io.fetch_output())["exit_code"] == code
+
+
+def test_a_file_that_cannot_be_used_is_one_error_line_not_a_rendered_exception() -> None:
+    from orchestrator.console.application import NuaCommand
+
+    class Broken(NuaCommand):
+        name = "broken"
+
+        def handle(self) -> int:
+            open("/nonexistent-nua-folder/x.db")  # noqa: SIM115
+            return 0
+
+    tester = ApplicationTester(NuaApplication("nua-orchestrator", {"broken": Broken}))
+    code = tester.execute("broken")
+    err = tester.io.fetch_error()
+    assert code == ExitCode.ERROR == 1
+    assert err == ("error: [Errno 2] No such file or directory: '/nonexistent-nua-folder/x.db'\n")
