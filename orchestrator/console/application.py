@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,11 @@ class NuaApplication(Application):
         except KeyboardInterrupt:
             io.write_error_line("interrupted")
             return 128 + signal.SIGINT
+        except BrokenPipeError:
+            # The reader went away (`status | head`): nothing more to say, to anyone.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return int(ExitCode.ERROR)
         except OSError as exc:
             # A file or folder that could not be used: its path is in the message.
             io.write_error_line(f"<error>error:</error> {Formatter.escape(str(exc))}")

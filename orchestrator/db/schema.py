@@ -14,19 +14,24 @@ import stat
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from typing import TYPE_CHECKING
 
 from orchestrator import resources
 from orchestrator.db.readonly import SQLITE_MAGIC
+from orchestrator.db.revision import HEAD
 from orchestrator.errors import DamagedDatabaseError, DatabaseError
+
+# Alembic and SQLAlchemy are imported by the functions that use them: checking
+# a database already at HEAD (every start but the first after an upgrade) needs neither.
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy import Connection
 
 
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic config pointing at our migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.migrations_dir()))
     if url:
@@ -36,6 +41,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise DatabaseError("this installation has no migrations; reinstall nua-orchestrator")
@@ -43,6 +50,8 @@ def head_revision() -> str:
 
 
 def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     return {rev.revision for rev in script.walk_revisions()}
 
@@ -76,7 +85,7 @@ def check_sqlite_file(path: Path) -> str | None:
             "move it aside or restore a backup"
         )
     revision = _read_revision(path)
-    if revision is not None and revision not in known_revisions():
+    if revision is not None and revision != HEAD and revision not in known_revisions():
         raise DatabaseError(
             f"database {path} is at schema revision {revision}, newer than this "
             f"nua-orchestrator (head {head_revision()}); nothing was changed: "
@@ -147,6 +156,8 @@ def migration_transaction(connection: Connection) -> Iterator[None]:
     off on the raw connection first, and the foreign keys are checked before
     the migration commits.
     """
+    from sqlalchemy import text
+
     sqlite = connection.dialect.name == "sqlite"
     raw = connection.connection.dbapi_connection if sqlite else None
     if raw is not None:
@@ -168,6 +179,8 @@ def migration_transaction(connection: Connection) -> Iterator[None]:
 
 def upgrade(connection: Connection) -> None:
     """Bring the schema to head on `connection`, in one transaction."""
+    from alembic import command
+
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     with migration_transaction(connection):
@@ -175,7 +188,13 @@ def upgrade(connection: Connection) -> None:
 
 
 def current_revision(connection: Connection) -> str | None:
-    """The revision recorded in the database, or None before the first migration."""
-    from alembic.runtime.migration import MigrationContext
+    """The revision recorded in the database, or None before the first migration.
 
-    return MigrationContext.configure(connection).get_current_revision()
+    Read with one query, as Alembic records it (one row: the schema is linear),
+    so that the worker does not import Alembic to start.
+    """
+    from sqlalchemy import inspect, text
+
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()

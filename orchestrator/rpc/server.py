@@ -55,6 +55,9 @@ class Server:
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         self.stopping = True
+        # Wake the loop now, not at the end of its poll (pyzmq polls on after a signal).
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
 
     def bind(self) -> bool:
         """Bind the socket; False (after logging why) when the endpoint is unusable."""

@@ -14,22 +14,21 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.util import CommandError
-from sqlalchemy import Engine, inspect, select
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-
-from orchestrator.db.engine import make_engine
-from orchestrator.db.models import Setting
 from orchestrator.db.readonly import open_readonly, table_names
-from orchestrator.db.schema import check_sqlite_file, current_revision, ensure_sqlite_file, upgrade
+from orchestrator.db.revision import HEAD
+from orchestrator.db.schema import check_sqlite_file, ensure_sqlite_file
 from orchestrator.db.url import DATABASE_URL_ENV, database_url, display_url, sqlite_path
 from orchestrator.errors import DamagedDatabaseError, DatabaseError
 from orchestrator.host.locations import Locations
-from orchestrator.settings import store
 from orchestrator.settings.defaults import SettingValue
-from orchestrator.settings.store import MergePlan
+from orchestrator.settings.merge import MergePlan, plan_merge
+
+# SQLAlchemy and Alembic are imported where they are used: a SQLite database
+# already at HEAD with nothing to merge (most starts) needs neither.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # A password in a URL that SQLAlchemy cannot parse (so cannot hide) for us.
 URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
@@ -43,6 +42,18 @@ class DatabasePreview:
     path: Path | None  # the SQLite file; None for another backend
     # The stored settings as `prepare` will leave them, newer defaults merged.
     stored_settings: dict[str, Any]
+    revision: str | None = None  # the SQLite file's schema revision (None: new)
+    merge: MergePlan | None = None  # what prepare's merge of the defaults will change
+
+    @property
+    def up_to_date(self) -> bool:
+        """An existing SQLite file at HEAD whose settings need no merge: nothing to write."""
+        return (
+            self.path is not None
+            and self.revision == HEAD
+            and self.merge is not None
+            and not self.merge.changes_anything
+        )
 
 
 @dataclass(frozen=True)
@@ -62,9 +73,10 @@ def preview(locations: Locations, defaults: dict[str, SettingValue]) -> Database
     """
     url = database_url(locations)
     path = checked_sqlite_path(url)
+    revision = None
     if path is not None:
         try:
-            check_sqlite_file(path)
+            revision = check_sqlite_file(path)
         except DamagedDatabaseError as exc:
             from orchestrator.services.backup import restore_advice
 
@@ -72,7 +84,14 @@ def preview(locations: Locations, defaults: dict[str, SettingValue]) -> Database
         pairs = _read_sqlite_settings(path)
     else:
         pairs = _read_settings(url)
-    return DatabasePreview(url=url, path=path, stored_settings=_after_merge(pairs, defaults))
+    plan = plan_merge(pairs, defaults)
+    return DatabasePreview(
+        url=url,
+        path=path,
+        stored_settings=_after_merge(pairs, plan),
+        revision=revision,
+        merge=plan,
+    )
 
 
 def prepare(
@@ -87,6 +106,21 @@ def prepare(
     """
     seen = seen or preview(locations, defaults)
     url, path = seen.url, seen.path
+    if seen.up_to_date and seen.merge is not None:
+        # Checked by preview, under the same lock: nothing to upgrade or merge.
+        return PreparedDatabase(
+            url=url,
+            revision=seen.revision,
+            created=False,
+            merge=seen.merge,
+            stored_settings=seen.stored_settings,
+        )
+    from alembic.util import CommandError
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from orchestrator.db.schema import current_revision, upgrade
+    from orchestrator.settings import store
+
     # An existing file was checked by preview; only a missing one is created (0600).
     created = ensure_sqlite_file(path) if path is not None and not os.path.lexists(path) else False
     engine = checked_engine(url)
@@ -119,11 +153,8 @@ def prepare(
     )
 
 
-def _after_merge(
-    pairs: dict[str, tuple[Any, Any]], defaults: dict[str, SettingValue]
-) -> dict[str, Any]:
-    """The stored values once `store.bootstrap` has merged `defaults` (see its rules)."""
-    plan = store.plan_merge(pairs, defaults)
+def _after_merge(pairs: dict[str, tuple[Any, Any]], plan: MergePlan) -> dict[str, Any]:
+    """The stored values once `store.bootstrap` has carried out `plan` (see its rules)."""
     values = {key: value for key, (value, _default) in pairs.items()}
     values.update(plan.added)
     values.update(plan.followed)
@@ -152,6 +183,11 @@ def _read_sqlite_settings(path: Path) -> dict[str, tuple[Any, Any]]:
 
 def _read_settings(url: str) -> dict[str, tuple[Any, Any]]:
     """Stored (value, default) pairs of another backend; reads only."""
+    from sqlalchemy import inspect, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from orchestrator.db.models import Setting
+
     engine = checked_engine(url)
     try:
         with engine.connect() as conn:
@@ -173,12 +209,21 @@ def checked_sqlite_path(url: str) -> Path | None:
     """`db.url.sqlite_path`, with a URL that cannot be parsed as a DatabaseError naming it."""
     try:
         return sqlite_path(url)
-    except (ArgumentError, ValueError) as exc:
-        raise _bad_url(url, exc) from None
+    except Exception as exc:
+        # Imported only now: importing sqlalchemy.exc imports all of SQLAlchemy.
+        from sqlalchemy.exc import ArgumentError
+
+        if isinstance(exc, ArgumentError | ValueError):
+            raise _bad_url(url, exc) from None
+        raise
 
 
 def checked_engine(url: str) -> Engine:
     """`db.engine.make_engine`, with a bad URL or a missing driver as a DatabaseError."""
+    from sqlalchemy.exc import ArgumentError
+
+    from orchestrator.db.engine import make_engine
+
     try:
         return make_engine(url)
     except ImportError as exc:
@@ -199,6 +244,8 @@ def _bad_url(url: str, exc: Exception) -> DatabaseError:
 
 def _source(url: str) -> str:
     """Where the URL came from, with any password hidden."""
+    from sqlalchemy.exc import ArgumentError
+
     try:
         shown = display_url(url)
     except (ArgumentError, ValueError):

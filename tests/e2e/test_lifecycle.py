@@ -398,3 +398,20 @@ def _alembic(orch: Orchestrator, *args: str) -> subprocess.CompletedProcess[str]
         timeout=60,
         check=False,
     )
+
+
+def test_a_start_with_nothing_to_upgrade_loads_neither_sqlalchemy_nor_alembic(
+    orch: Orchestrator,
+) -> None:
+    # The database at head and its settings merged: start reads them with sqlite3
+    # (a quarter of a second of imports saved); the first start upgrades as usual.
+    first = orch.run("start", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert first.returncode == 0, first.stderr
+    assert "sqlalchemy" in first.stderr and "alembic" in first.stderr
+    orch.stop()
+    second = orch.run("start", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert second.returncode == 0, second.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in second.stderr.splitlines()]
+    assert not [m for m in imported if m.split(".")[0] in ("sqlalchemy", "alembic")]
+    assert orch.status().returncode == 0
+    assert orch.ping() == "pong"
