@@ -174,8 +174,8 @@ def free_name(folder: Path, when: str) -> Path:
     """
     taken = []
     with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(folder):
-            match = BACKUP_NAME.match(name)
+        for entry in folder.iterdir():
+            match = BACKUP_NAME.match(entry.name)
             if match and match.group(1) == when:
                 taken.append(int(match.group(2) or 0))
     sequence = max(taken) + 1 if taken else 0
