@@ -37,7 +37,6 @@ from orchestrator.services.backup import (
     sqlite_database,
     stamp,
 )
-from orchestrator.supervisor.daemon import Supervisord
 
 # The files SQLite keeps beside a database; a stale WAL beside another database would be
 # replayed into it, so none of them may stay beside the database once the backup is in place.
@@ -163,33 +162,30 @@ def restore(
         raise RestoreError(f"backup {backup.path} is the database itself; nothing was changed")
     locations.ensure()
     refuse_planted_links(locations, "restore")  # before anything is stopped
-    stopped = lifecycle.stop(locations)
-    swapped = False
-    try:
-        with InstanceLock(locations.lock_file):
-            if Supervisord(locations).running() is not None:
-                raise RestoreError(
-                    "another command started the orchestrator during the restore; "
-                    "nothing was restored: run restore again"
-                )
+    # One hold of the instance lock from the stop to the end of the start: released
+    # in between, another command could start the orchestrator on the old database.
+    with InstanceLock(locations.lock_file) as lock:
+        stopped = lifecycle.stop(locations, held=lock)
+        swapped = False
+        try:
             replaced, before = _swap(backup, database, replaced_dir(locations), stamp(now))
             swapped = True
             after = _upgrade(locations, backup, database, replaced)
-    except BaseException:
-        if stopped.was_running and not swapped:
-            with contextlib.suppress(NuaError):
-                lifecycle.start(locations, report=report)  # the old database, untouched
-        raise
-    started_pid = None
-    if stopped.was_running:
-        try:
-            started = lifecycle.start(locations, report=report)
-        except NuaError as exc:
-            raise RestoreError(
-                f"restored {backup.path} (the old database is {replaced}) but the "
-                f"orchestrator did not start again: {exc}"
-            ) from None
-        started_pid = started.pid
+        except BaseException:
+            if stopped.was_running and not swapped:
+                with contextlib.suppress(NuaError):
+                    lifecycle.start(locations, report=report, held=lock)  # the old database
+            raise
+        started_pid = None
+        if stopped.was_running:
+            try:
+                started = lifecycle.start(locations, report=report, held=lock)
+            except NuaError as exc:
+                raise RestoreError(
+                    f"restored {backup.path} (the old database is {replaced}) but the "
+                    f"orchestrator did not start again: {exc}"
+                ) from None
+            started_pid = started.pid
     return RestoreResult(
         source=backup.path,
         database=database,

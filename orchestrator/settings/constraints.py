@@ -144,10 +144,12 @@ CONSTRAINTS: dict[str, Constraint] = {
     "apps.port_max": Range(1, 65535),
     # Passed to useradd and to supervisord's `user =`: a POSIX user name, or
     # empty for the orchestrator's own user.
+    # Never root (apps never run as root); another user with uid 0 is refused
+    # where the name is looked up (apps/run_as.py).
     "apps.user": Shape(
-        r"|[a-z_][a-z0-9_-]{0,31}",
+        r"|(?!root$)[a-z_][a-z0-9_-]{0,31}",
         "empty (the orchestrator's own user) or a user name like nua-app "
-        "(lower-case letters, digits, _ and -, at most 32)",
+        "(lower-case letters, digits, _ and -, at most 32), never root",
     ),
     "apps.max_upload_bytes": Range(1, 1 << 40),
     "apps.chunk_bytes": Range(1024, 64 << 20),

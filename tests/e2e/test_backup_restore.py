@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import stat
@@ -11,7 +12,10 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from cleo.testers.application_tester import ApplicationTester
 
+from orchestrator.console import admin_app
+from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.rpc.client import NotFoundError, RpcClient
 from tests.e2e.test_fault_migrations import HEAD, REVISIONS, assert_rows_kept, build_at, populate
 from tests.support.badinput import db_fingerprint, error_line, write_private
@@ -269,3 +273,44 @@ def test_backup_to_retention_and_human_output_through_the_cli(orch: Orchestrator
         f"  schema {HEAD} (no upgrade needed)",
         f"  started again (pid {new_pid})",
     ]
+
+
+def test_restore_holds_the_lock_so_nothing_starts_in_between(
+    orch: Orchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start run the moment restore releases the instance lock finds restore's supervisord.
+
+    Released between its stop and its start, a rival start would run the
+    orchestrator on the old database while restore swapped it.
+    """
+    orch.start()
+    backed_up = orch.run("backup", "--json")
+    assert backed_up.returncode == 0, backed_up.stderr
+    path = backed_up.json()["path"]
+    old = orch.supervisord_pid()
+    for var in [v for v in os.environ if v.startswith("NUA_")]:
+        monkeypatch.delenv(var)
+    for var, value in orch.env.items():
+        if var.startswith("NUA_"):
+            monkeypatch.setenv(var, value)
+    rival: list[object] = []
+    release = InstanceLock.release
+
+    def release_then_start(lock: InstanceLock) -> None:
+        release(lock)
+        if not rival and lock.path == orch.locations.lock_file:
+            rival.append(orch.run("start"))
+
+    monkeypatch.setattr(InstanceLock, "release", release_then_start)
+    tester = ApplicationTester(admin_app.application())
+
+    code = tester.execute(f"restore {path}")
+
+    output = tester.io.fetch_output() + tester.io.fetch_error()
+    assert code == 0, output
+    new = orch.supervisord_pid()
+    assert new != old
+    [after] = rival
+    assert after.returncode == 0, after.stderr  # type: ignore[attr-defined]
+    assert after.stdout.strip() == f"already running (pid {new})"  # type: ignore[attr-defined]
+    assert len([p for p in orch.processes() if "supervisor.supervisord" in p.cmdline()]) == 1

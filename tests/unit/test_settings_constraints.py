@@ -121,6 +121,12 @@ def test_a_log_size_supervisord_would_refuse_is_refused(value: str) -> None:
     assert constraints.problem("supervisor.log_max_bytes", value) is not None
 
 
+def test_the_apps_user_is_never_root() -> None:
+    problem = constraints.problem("apps.user", "root")
+    assert problem is not None and "never root" in problem
+    assert constraints.problem("apps.user", "rootless") is None
+
+
 @pytest.mark.parametrize("value", ["", "nua-app", "_apps", "web2"])
 def test_the_apps_user_is_empty_or_a_user_name(value: str) -> None:
     assert constraints.problem("apps.user", value) is None
