@@ -26,13 +26,14 @@ def readable(sock: zmq.Socket[bytes]) -> bool:
     return bool(_get(sock, _EVENTS) & _POLLIN)
 
 
-def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
-    """The frames of the message waiting on `sock` (call only when `readable`).
+def recv_frames(sock: zmq.Socket[bytes], wait: bool = False) -> list[bytes]:
+    """The frames of the next message on `sock`; zmq.Again when none comes.
 
-    A zmq.Frame says whether more frames follow without a ZMQ_RCVMORE query,
-    which pyzmq turns into an enum lookup per frame.
+    Without `wait`, only a message already waiting (see `readable`); with it,
+    up to the socket's RCVTIMEO. A zmq.Frame says whether more frames follow
+    without a ZMQ_RCVMORE query, which pyzmq turns into an enum lookup per frame.
     """
-    frame = _recv(sock, NOBLOCK, False)
+    frame = _recv(sock, 0 if wait else NOBLOCK, False)
     received = [frame.bytes]
     while frame.more:
         frame = _recv(sock, NOBLOCK, False)

@@ -28,6 +28,9 @@ from orchestrator.rpc.protocol import Parsed, Processor, oversized, unrenderable
 
 log = logging.getLogger("nua.rpc")
 POLL_MS = 200
+# How long the loop waits in recv when nothing runs on threads: the longest a
+# SIGTERM waits to be seen (pyzmq resumes a recv that a signal interrupted).
+IDLE_MS = 50
 DRAIN = 64  # messages taken per wake-up before looking at finished calls again
 
 
@@ -48,6 +51,7 @@ class Server:
         self.sock = zmq.Context.instance().socket(zmq.ROUTER)
         self.stopping = False
         self._done: queue.SimpleQueue[tuple[_Pending, int, str | None]] = queue.SimpleQueue()
+        self._on_threads = 0  # calls handed to the pool and not answered yet
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._wake_r.setblocking(False)
@@ -81,13 +85,20 @@ class Server:
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
         log.info("serving JSON-RPC on %s (%d threads)", self.endpoint, threads)
+        self.sock.setsockopt(zmq.RCVTIMEO, IDLE_MS)
         try:
             while not self.stopping:
-                events = dict(poller.poll(POLL_MS))
-                if self.sock in events:
-                    self._receive()
-                if self._wake_r.fileno() in events:
-                    self._collect()
+                if self._on_threads:
+                    # Answers of calls on threads come through the socketpair too.
+                    events = dict(poller.poll(POLL_MS))
+                    if self.sock in events:
+                        self._receive(ready=True)
+                    if self._wake_r.fileno() in events:
+                        self._collect()
+                else:
+                    # Nothing on threads: wait in recv itself, as a bare ZeroMQ server
+                    # does (a poll costs three more syscalls per message).
+                    self._receive(ready=False)
         finally:
             # Calls already running finish and are answered before the socket closes.
             self.pool.shutdown(wait=True)
@@ -100,12 +111,20 @@ class Server:
         log.info("stopped")
         return 0
 
-    def _receive(self) -> None:
+    def _receive(self, ready: bool) -> None:
+        """Take the messages waiting (up to DRAIN), or wait up to IDLE_MS for one.
+
+        Waiting (nothing on threads), one message is taken: the next recv
+        returns at once if another waits, without a ZMQ_EVENTS query (a syscall).
+        """
         sock = self.sock
-        for _ in range(DRAIN):
-            if not frames.readable(sock):
+        for drained in range(DRAIN if ready else 1):
+            if drained and not frames.readable(sock):
                 return
-            received = frames.recv_frames(sock)
+            try:
+                received = frames.recv_frames(sock, wait=not ready)
+            except zmq.Again:
+                return
             # REQ clients send [identity, b"", payload]; DEALER clients [identity, payload].
             if len(received) < 2:
                 continue
@@ -133,6 +152,7 @@ class Server:
                 replies[index] = processor.execute(call)
             else:
                 pending.remaining += 1
+                self._on_threads += 1
                 future = self.pool.submit(processor.execute, call)
                 future.add_done_callback(partial(self._finished, pending, index))
         if pending.remaining == 0:
@@ -160,6 +180,7 @@ class Server:
                 return
             pending.replies[index] = reply
             pending.remaining -= 1
+            self._on_threads -= 1
             if pending.remaining == 0:
                 self._send(pending)
 
