@@ -21,7 +21,7 @@ from orchestrator.rpc.client import (
 )
 from tests.apps import malicious
 from tests.support.apps import answers, fetch, install_archive, tar_of, upload, wait_job
-from tests.support.orchestrator import Orchestrator
+from tests.support.orchestrator import Orchestrator, kill_processes_in, processes_in
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -73,9 +73,7 @@ def apps_home(orch: Orchestrator) -> Iterator[Orchestrator]:
     orch.start()
     yield orch
     print("---- rpc.log ----\n" + orch.log("rpc")[-6000:])  # shown when the test failed
-    for proc in psutil.process_iter(["cwd"]):
-        if (proc.info["cwd"] or "").startswith(str(orch.home)):
-            proc.kill()
+    kill_processes_in(orch.home)
 
 
 def _client(orch: Orchestrator) -> RpcClient:
@@ -241,11 +239,7 @@ def _nothing_left(orch: Orchestrator, client: RpcClient, label: str) -> None:
     uploads = orch.locations.data / "uploads"
     assert not uploads.exists() or list(uploads.iterdir()) == []
     assert f"app-{label}" not in orch.supervisorctl("status").stdout
-    assert not [
-        p
-        for p in psutil.process_iter(["cwd"])
-        if (p.info["cwd"] or "").startswith(str(orch.home / "apps"))
-    ]
+    assert not processes_in(orch.home / "apps")
 
 
 @pytest.mark.timeout(180)
@@ -328,9 +322,7 @@ def test_the_sentinel_restarts_an_app_that_stays_unhealthy(orch: Orchestrator) -
         lambda: _app(client, "sickly")["health"] == "healthy", timeout=10, what="healthy again"
     )
     assert _app(client, "sickly")["pid"] != pid
-    for proc in psutil.process_iter(["cwd"]):
-        if (proc.info["cwd"] or "").startswith(str(orch.home)):
-            proc.kill()
+    kill_processes_in(orch.home)
 
 
 def test_operations_on_an_app_wait_for_its_job(apps_home: Orchestrator) -> None:
@@ -396,7 +388,9 @@ def test_apps_never_run_as_root_whatever_apps_user_says(orch: Orchestrator) -> N
     ran_as_root = [
         p.info
         for p in psutil.process_iter(["cwd", "uids", "cmdline"])
-        if (p.info["cwd"] or "").startswith(str(orch.home / "apps")) and p.info["uids"].real == 0
+        if p.info["cwd"]
+        and Path(p.info["cwd"]).is_relative_to(orch.home / "apps")
+        and p.info["uids"].real == 0
     ]
     assert ran_as_root == []
     assert client.call("app.stop", {"label": "kept"})["state"] == "stopped", "stop still works"
@@ -412,8 +406,7 @@ def _at_step(client: RpcClient, job_id: int, name: str) -> dict[str, Any] | None
 
 
 def _app_processes(orch: Orchestrator, label: str) -> list[psutil.Process]:
-    folder = str(orch.home / "apps" / label)
-    return [p for p in psutil.process_iter(["cwd"]) if (p.info["cwd"] or "").startswith(folder)]
+    return processes_in(orch.home / "apps" / label)
 
 
 @pytest.mark.timeout(240)

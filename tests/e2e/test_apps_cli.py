@@ -9,13 +9,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from orchestrator.apps.archive import pack
 from orchestrator.rpc.client import RpcClient
 from tests.support.apps import SAMPLES, answers, fetch, sample
-from tests.support.orchestrator import Orchestrator
+from tests.support.orchestrator import Orchestrator, kill_processes_in
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +26,7 @@ def apps_home(orch: Orchestrator) -> Iterator[Orchestrator]:
     orch.start()
     yield orch
     print("---- rpc.log ----\n" + orch.log("rpc")[-6000:])  # shown when the test failed
-    for proc in psutil.process_iter(["cwd"]):
-        if (proc.info["cwd"] or "").startswith(str(orch.home)):
-            proc.kill()
+    kill_processes_in(orch.home)
 
 
 def nua(orch: Orchestrator, *args: str, timeout: float = 180):

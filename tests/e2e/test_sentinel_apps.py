@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.rpc.client import RpcClient
 from tests.support.apps import install_archive, tar_of
-from tests.support.orchestrator import Orchestrator
+from tests.support.orchestrator import Orchestrator, kill_processes_in
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -70,9 +70,7 @@ def apps_orch(orch: Orchestrator) -> Iterator[Orchestrator]:
     yield orch
     print("---- sentinel.log ----\n" + orch.log("sentinel")[-6000:])  # shown on failure
     # Apps get their own environment (no NUA_HOME): end them by their folder.
-    for proc in psutil.process_iter(["cwd"]):
-        if (proc.info["cwd"] or "").startswith(str(orch.home)):
-            proc.kill()
+    kill_processes_in(orch.home)
 
 
 def _client(orch: Orchestrator) -> RpcClient:

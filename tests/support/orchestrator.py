@@ -34,6 +34,17 @@ FAST_SETTINGS = {
 }
 
 
+def _app_ports() -> dict[str, str]:
+    """A port range of its own for each pytest-xdist worker.
+
+    Orchestrators of tests running side by side would otherwise both give their
+    first app 20000 (free until one of them binds it) and one app could not serve.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = 20000 + 200 * (int(worker) if worker.isdigit() else 0)
+    return {"NUA_APPS_PORT_MIN": str(low), "NUA_APPS_PORT_MAX": str(low + 199)}
+
+
 @dataclass
 class Result:
     """A finished CLI run."""
@@ -53,6 +64,7 @@ class Orchestrator:
         self.home = home
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("NUA_")}
         self.env.update(FAST_SETTINGS)
+        self.env.update(_app_ports())
         self.env["NUA_HOME"] = str(home)
         self.env.update(extra_env or {})
         self.locations: Locations = resolve(home)
@@ -151,3 +163,27 @@ def processes_with_home(home: Path) -> list[psutil.Process]:
             if proc.environ().get("NUA_HOME") == str(home):
                 found.append(proc)
     return found
+
+
+def processes_in(folder: Path) -> list[psutil.Process]:
+    """Live processes whose working directory is `folder` or below it.
+
+    Compared path-wise: the homes of tests running side by side share prefixes
+    (/tmp/nuaab and /tmp/nuaabcd), and a string prefix would catch the other's.
+    """
+    found = []
+    for proc in psutil.process_iter(["cwd"]):
+        cwd = proc.info["cwd"]
+        if cwd and proc.pid != os.getpid() and Path(cwd).is_relative_to(folder):
+            found.append(proc)
+    return found
+
+
+def kill_processes_in(folder: Path) -> None:
+    """Kill (and reap) what runs in `folder`: apps have their own environment, no NUA_HOME."""
+    procs = processes_in(folder)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+    psutil.wait_procs(procs, timeout=10)

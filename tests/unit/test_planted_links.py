@@ -129,9 +129,7 @@ def test_a_location_that_is_a_link_is_reported(short_home: Path, outside: Path) 
     assert find_planted_links(where) == [PlantedLink(where.logs, str(outside))]
 
 
-def test_a_home_that_is_a_link_is_the_only_finding(
-    tmp_path: Path, short_home: Path
-) -> None:
+def test_a_home_that_is_a_link_is_the_only_finding(tmp_path: Path, short_home: Path) -> None:
     # The real home is short: its socket paths must fit in 107 bytes (tmp_path is long).
     real = resolve(short_home / "realhome", environ={})
     real.ensure()
