@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.json_strict import NotJson, loads_strict
 from orchestrator.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -43,25 +43,6 @@ _MISSING = object()
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _STRING = json.encoder.encode_basestring_ascii
 MAX_KEY_LENGTH = 200
-
-
-class _NotJson(ValueError):
-    """Text Python's json module accepts but RFC 8259 does not (NaN, Infinity, 1e400)."""
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise _NotJson(f"the number {text[:40]} is out of range")
-    return value
-
-
-# Parsed once: whatever parses can be sent back (ids included) without NaN or Infinity.
-_DECODE = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).decode
 
 
 @dataclass(slots=True)
@@ -96,8 +77,8 @@ class Processor:
     def parse(self, data: bytes) -> Parsed:
         """Decode and check a message; never raises."""
         try:
-            message = _DECODE(data.decode("utf-8"))
-        except _NotJson as exc:
+            message = loads_strict(data.decode("utf-8"))
+        except NotJson as exc:
             return Parsed(reply=_error(None, PARSE_ERROR, data={"reason": str(exc)}))
         except (UnicodeDecodeError, ValueError):
             return Parsed(reply=_error(None, PARSE_ERROR))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import stat
@@ -12,13 +11,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from cleo.testers.application_tester import ApplicationTester
 
-from orchestrator.console import admin_app
-from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.rpc.client import NotFoundError, RpcClient
 from tests.e2e.test_fault_migrations import HEAD, REVISIONS, assert_rows_kept, build_at, populate
 from tests.support.badinput import db_fingerprint, error_line, write_private
+from tests.support.lock_race import run_with_rival_start
 from tests.support.orchestrator import Orchestrator
 from tests.support.polling import wait_for
 
@@ -288,29 +285,12 @@ def test_restore_holds_the_lock_so_nothing_starts_in_between(
     assert backed_up.returncode == 0, backed_up.stderr
     path = backed_up.json()["path"]
     old = orch.supervisord_pid()
-    for var in [v for v in os.environ if v.startswith("NUA_")]:
-        monkeypatch.delenv(var)
-    for var, value in orch.env.items():
-        if var.startswith("NUA_"):
-            monkeypatch.setenv(var, value)
-    rival: list[object] = []
-    release = InstanceLock.release
 
-    def release_then_start(lock: InstanceLock) -> None:
-        release(lock)
-        if not rival and lock.path == orch.locations.lock_file:
-            rival.append(orch.run("start"))
+    code, output, after = run_with_rival_start(orch, monkeypatch, f"restore {path}")
 
-    monkeypatch.setattr(InstanceLock, "release", release_then_start)
-    tester = ApplicationTester(admin_app.application())
-
-    code = tester.execute(f"restore {path}")
-
-    output = tester.io.fetch_output() + tester.io.fetch_error()
     assert code == 0, output
     new = orch.supervisord_pid()
     assert new != old
-    [after] = rival
-    assert after.returncode == 0, after.stderr  # type: ignore[attr-defined]
-    assert after.stdout.strip() == f"already running (pid {new})"  # type: ignore[attr-defined]
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip() == f"already running (pid {new})"
     assert len([p for p in orch.processes() if "supervisor.supervisord" in p.cmdline()]) == 1

@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from cleo.testers.application_tester import ApplicationTester
 
-from orchestrator.console import admin_app
 from orchestrator.db.schema import head_revision
 from orchestrator.host.instance_lock import InstanceLock
 from orchestrator.host.processes import ProcessId
-from tests.support.orchestrator import BIN, Orchestrator, Result
+from tests.support.lock_race import run_with_rival_start
+from tests.support.orchestrator import BIN, Orchestrator
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -126,32 +125,17 @@ def test_restart_holds_the_lock_so_nothing_starts_in_between(
     """
     orch.start()
     old = orch.supervisord_pid()
-    for var in [v for v in os.environ if v.startswith("NUA_")]:
-        monkeypatch.delenv(var)
-    for var, value in {**orch.env, "NUA_SENTINEL_FAILURES": "7"}.items():
-        if var.startswith("NUA_"):
-            monkeypatch.setenv(var, value)
-    rival: list[Result] = []
-    release = InstanceLock.release
 
-    def release_then_start(lock: InstanceLock) -> None:
-        release(lock)
-        if not rival and lock.path == orch.locations.lock_file:
-            rival.append(orch.run("start"))
+    code, output, after = run_with_rival_start(
+        orch, monkeypatch, "restart", env={"NUA_SENTINEL_FAILURES": "7"}
+    )
 
-    monkeypatch.setattr(InstanceLock, "release", release_then_start)
-    tester = ApplicationTester(admin_app.application())
-
-    code = tester.execute("restart")
-
-    output = tester.io.fetch_output() + tester.io.fetch_error()
     assert code == 0, output
     new = orch.supervisord_pid()
     assert new != old
     assert output.startswith(f"stopped (pid {old}); started (pid {new}) in "), output
     # The running supervisord is restart's: it rendered the config with its settings.
     assert "--failures 7" in orch.locations.supervisor_conf.read_text()
-    [after] = rival
     assert after.returncode == 0, after.stderr
     assert after.stdout.strip() == f"already running (pid {new})"
     assert len([p for p in orch.processes() if "supervisor.supervisord" in p.cmdline()]) == 1

@@ -8,7 +8,7 @@ from typing import Any
 from cleo.helpers import argument
 
 from orchestrator.console.client_command import ClientCommand, UsageError
-from orchestrator.console.json_text import loads_strict
+from orchestrator.json_strict import loads_strict
 
 # The params argument that means "read them from standard input".
 FROM_STDIN = "-"

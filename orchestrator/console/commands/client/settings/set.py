@@ -7,7 +7,7 @@ from typing import Any
 from cleo.helpers import argument
 
 from orchestrator.console.commands.client.settings_command import SettingsCommand
-from orchestrator.console.json_text import loads_strict
+from orchestrator.json_strict import loads_strict
 
 
 def parse_value(text: str) -> Any:
