@@ -7,6 +7,7 @@ Run: .venv/bin/python bench/bench_rpc.py
 from __future__ import annotations
 
 import multiprocessing as mp
+import shutil
 import statistics
 import sys
 import tempfile
@@ -89,13 +90,23 @@ def throughput(loop: Callable[..., None], endpoint: str, clients: int) -> float:
 
 
 def main() -> None:
-    rows = []
     folder = Path(tempfile.mkdtemp(prefix="nuar"))
     raw_endpoint = f"ipc://{folder}/raw.sock"
     ready = mp.Event()
     server = mp.Process(target=raw_server, args=(raw_endpoint, ready))
     server.start()
-    ready.wait(10)
+    try:
+        ready.wait(10)
+        rows = _measure(raw_endpoint)
+    finally:
+        server.terminate()
+        server.join()
+        shutil.rmtree(folder, ignore_errors=True)
+    report("JSON-RPC ping: real client and worker vs raw pyzmq REQ/ROUTER", rows)
+
+
+def _measure(raw_endpoint: str) -> list[tuple[str, str, str, str]]:
+    rows = []
     with orchestrator() as home:
         # Rounds alternate, so that a noisy moment of this shared machine hits both alike.
         ours_rounds, raw_rounds = [], []
@@ -130,9 +141,7 @@ def main() -> None:
                     f"{ours / raw:.2f}x{target}",
                 )
             )
-    server.terminate()
-    server.join()
-    report("JSON-RPC ping: real client and worker vs raw pyzmq REQ/ROUTER", rows)
+    return rows
 
 
 if __name__ == "__main__":
