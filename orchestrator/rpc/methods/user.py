@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -40,6 +40,10 @@ ORDERINGS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
     "email": (User.email,),
     "created_at": (User.created_at, User.id),
 }
+
+
+# Built once (SQLAlchemy caches its compiled form): user.add's insert, returning the id.
+_INSERT_USER = insert(User).returning(User.id)
 
 
 class UserMethods(Namespace):
@@ -70,18 +74,21 @@ class UserMethods(Namespace):
 
         def job(session: Session) -> dict[str, Any]:
             # No read first: the unique constraints say it (in the job's savepoint).
+            # A Core insert: the ORM's unit of work costs more than the row itself.
             now = utcnow()
-            user = User(
-                username=username,
-                email=email,
-                role=role,
-                password_hash=password_hash,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(user)
-            _flush(session, username_field="username", username=username, email=email)
-            return _public(user)
+            row = {
+                "username": username,
+                "email": email,
+                "role": role,
+                "password_hash": password_hash,
+                "created_at": now,
+                "updated_at": now,
+            }
+            try:
+                row["id"] = session.execute(_INSERT_USER, row).scalar_one()
+            except IntegrityError as exc:
+                raise _constraint_error(exc, "username", username, email) from None
+            return _public_row(row)
 
         return self.context.write(job)
 
@@ -230,14 +237,29 @@ class UserMethods(Namespace):
 
 def _public(user: User) -> dict[str, Any]:
     """What a client may see of a user: everything but the password hash."""
+    return _public_row(
+        {
+            "id": user.id,
+            "username": user.username,
+            "email": user.email,
+            "role": user.role,
+            "password_hash": user.password_hash,
+            "created_at": user.created_at,
+            "updated_at": user.updated_at,
+        }
+    )
+
+
+def _public_row(row: dict[str, Any]) -> dict[str, Any]:
+    """What a client may see of a user's row: everything but the password hash."""
     return {
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "role": user.role,
-        "has_password": user.password_hash is not None,
-        "created_at": _iso(user.created_at),
-        "updated_at": _iso(user.updated_at),
+        "id": row["id"],
+        "username": row["username"],
+        "email": row["email"],
+        "role": row["role"],
+        "has_password": row["password_hash"] is not None,
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
     }
 
 
@@ -266,22 +288,27 @@ def _flush(
     try:
         session.flush()
     except IntegrityError as exc:
-        # `from None`: the IntegrityError's text lists the row's values, hash included.
-        # SQLite names the column (users.email), other databases the constraint.
-        reason = str(exc.orig).lower()
-        if "users.email" in reason or "uq_users_email" in reason:
-            if email is not None:
-                raise _email_taken(email) from None
-            raise AlreadyExists(
-                "that email is already used by another user", field="email"
-            ) from None
-        if "users.username" in reason or "uq_users_username" in reason:
-            if username is not None:
-                raise _username_taken(username, username_field) from None
-            raise AlreadyExists(
-                "that username is taken: choose another", field=username_field
-            ) from None
-        raise RuntimeError(f"users table constraint failed: {exc.orig}") from None
+        raise _constraint_error(exc, username_field, username, email) from None
+
+
+def _constraint_error(
+    exc: IntegrityError, username_field: str, username: str | None, email: str | None
+) -> Exception:
+    """What a failed unique constraint of the users table tells the caller.
+
+    Never the IntegrityError's own text: it lists the row's values, hash included.
+    SQLite names the column (users.email), other databases the constraint.
+    """
+    reason = str(exc.orig).lower()
+    if "users.email" in reason or "uq_users_email" in reason:
+        if email is not None:
+            return _email_taken(email)
+        return AlreadyExists("that email is already used by another user", field="email")
+    if "users.username" in reason or "uq_users_username" in reason:
+        if username is not None:
+            return _username_taken(username, username_field)
+        return AlreadyExists("that username is taken: choose another", field=username_field)
+    return RuntimeError(f"users table constraint failed: {exc.orig}")
 
 
 def _not_found(username: str) -> NotFound:
