@@ -77,7 +77,7 @@ class Server:
             return False
         return True
 
-    def serve(self, processor: Processor, threads: int = 8) -> int:
+    def serve(self, processor: Processor, threads: int = 32) -> int:
         """Answer messages until SIGTERM; then finish what is in flight and return 0."""
         self.processor = processor
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nua-rpc")

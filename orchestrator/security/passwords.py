@@ -2,13 +2,16 @@
 
 Hashing is slow on purpose (tens of milliseconds and 64 MiB by default): call
 `hash` before handing a change to the writer, never inside its job, so that
-one password does not hold up every other write.
+one password does not hold up every other write. At most one hash per core
+runs at a time: more would not finish sooner, and each holds its 64 MiB.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import threading
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -44,13 +47,17 @@ class Passwords:
     records its own parameters, so hashes made with other ones still verify.
     """
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, hasher: PasswordHasher | None = None, max_parallel: int = 0) -> None:
         self.hasher = hasher if hasher is not None else production_hasher()
         self._dummy_hash: str | None = None
+        # Hashes and checks computed at once (0: one per core); callers beyond wait.
+        self.max_parallel = max_parallel or os.cpu_count() or 2
+        self._slots = threading.BoundedSemaphore(self.max_parallel)
 
     def hash(self, password: str) -> str:
         """The Argon2id hash of `password`, in PHC string format, with a fresh salt."""
-        return self.hasher.hash(password)
+        with self._slots:
+            return self.hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches `password_hash`; False on mismatch or no hash.
@@ -65,7 +72,8 @@ class Passwords:
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
-            return self.hasher.verify(password_hash, password)
+            with self._slots:
+                return self.hasher.verify(password_hash, password)
         except VerifyMismatchError:
             return False
         except (InvalidHashError, VerificationError):
@@ -76,5 +84,5 @@ class Passwords:
     def _dummy(self) -> str:
         if self._dummy_hash is None:
             # Two threads may both compute it: harmless, either result will do.
-            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+            self._dummy_hash = self.hash(secrets.token_urlsafe(16))
         return self._dummy_hash

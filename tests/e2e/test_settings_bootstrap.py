@@ -150,4 +150,5 @@ def test_a_stored_value_from_before_the_checks_does_not_lock_the_operator_out(
     assert orch.ping() == "pong"
     fixed = orch.run("settings", "set", "rpc.threads", "4", cli="nua")
     assert fixed.returncode == 0, fixed.stderr
-    assert _settings(orch.locations.database)["rpc.threads"] == (4, 8)
+    shipped = load_defaults()["rpc.threads"]
+    assert _settings(orch.locations.database)["rpc.threads"] == (4, shipped)

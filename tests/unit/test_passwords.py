@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
@@ -15,6 +17,7 @@ from orchestrator.security.passwords import (
     meets_owasp_minimum,
     production_hasher,
 )
+from tests.support.polling import wait_for
 
 SECRET = "correct horse battery staple"  # noqa: S105 (a test password)
 
@@ -128,3 +131,62 @@ def test_passwords_and_hashes_are_never_logged(
     fast.verify("not-a-hash", SECRET)
     assert SECRET not in caplog.text
     assert stored not in caplog.text
+
+
+class _HeldHasher(PasswordHasher):
+    """Cheap Argon2id whose calls wait for the test's go-ahead, counting how many run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.go = threading.Event()
+
+    def _held(self) -> None:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.go.wait(10)
+        with self.lock:
+            self.running -= 1
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self._held()
+        return super().hash(password, salt=salt)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self._held()
+        return super().verify(hash, password)
+
+
+@pytest.mark.parametrize("operation", ["hash", "verify"])
+def test_at_most_max_parallel_hashes_run_at_once(operation: str) -> None:
+    """Sixteen callers, two slots: two compute, the others wait (each hash holds 64 MiB)."""
+    hasher = _HeldHasher()
+    passwords = Passwords(hasher, max_parallel=2)
+    stored = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(SECRET)
+    call = (
+        (lambda: passwords.hash(SECRET))
+        if operation == "hash"
+        else (lambda: passwords.verify(stored, SECRET))
+    )
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(call())) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: hasher.running == 2, timeout=10, what="two calls computing")
+    # Had the others not waited for a slot, they would be computing by now.
+    with pytest.raises(AssertionError, match="timed out"):
+        wait_for(lambda: hasher.running > 2, timeout=0.3, what="a third call")
+    hasher.go.set()
+    for thread in threads:
+        thread.join(10)
+    assert hasher.most == 2
+    assert len(results) == 16
+    if operation == "verify":
+        assert results == [True] * 16
+
+
+def test_max_parallel_defaults_to_one_per_core() -> None:
+    assert Passwords().max_parallel == (os.cpu_count() or 2)

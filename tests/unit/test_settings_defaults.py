@@ -185,7 +185,7 @@ def test_the_ends_of_a_range_out_of_order_name_both_lines(tmp_path: Path) -> Non
 
 
 def test_a_copy_of_the_shipped_file_with_one_bad_value_is_refused(tmp_path: Path) -> None:
-    text = DEFAULTS_FILE.read_text(encoding="utf-8").replace("threads = 8", "threads = 0")
+    text = DEFAULTS_FILE.read_text(encoding="utf-8").replace("threads = 32", "threads = 0")
     path = _write(tmp_path, text)
     line = text.splitlines().index("threads = 0") + 1
     with pytest.raises(SettingsError, match=rf"line {line}, key rpc\.threads: 0 is not allowed"):
