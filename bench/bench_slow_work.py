@@ -80,7 +80,12 @@ def main() -> None:
                 "",
                 "",
             ),
-            ("passwords hashed meanwhile", f"{hashes}", "", f"over {elapsed:.1f}s of pings"),
+            (
+                "passwords hashed in all",
+                f"{hashes}",
+                "",
+                f"pings took {elapsed:.1f}s of that, hashing all along",
+            ),
         ],
     )
 
