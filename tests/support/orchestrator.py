@@ -146,11 +146,7 @@ class Orchestrator:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.run("stop", timeout=60)
         leaked = self.processes()
-        for proc in leaked:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.send_signal(signal.SIGCONT)
-                proc.kill()
-        psutil.wait_procs(leaked, timeout=10)
+        kill_and_reap(leaked)
         return [p.pid for p in leaked]
 
 
@@ -181,7 +177,11 @@ def processes_in(folder: Path) -> list[psutil.Process]:
 
 def kill_processes_in(folder: Path) -> None:
     """Kill (and reap) what runs in `folder`: apps have their own environment, no NUA_HOME."""
-    procs = processes_in(folder)
+    kill_and_reap(processes_in(folder))
+
+
+def kill_and_reap(procs: list[psutil.Process]) -> None:
+    """SIGKILL each (after SIGCONT, so a stopped one dies at once) and wait for them."""
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.send_signal(signal.SIGCONT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, func, insert, or_, select
@@ -88,7 +89,7 @@ class UserMethods(Namespace):
                 row["id"] = session.execute(_INSERT_USER, row).scalar_one()
             except IntegrityError as exc:
                 raise _constraint_error(exc, "username", username, email) from None
-            return _public_row(row)
+            return _public(SimpleNamespace(**row))
 
         return self.context.write(job)
 
@@ -235,31 +236,16 @@ class UserMethods(Namespace):
         return {"valid": self.passwords.verify(row.password_hash, password)}
 
 
-def _public(user: User) -> dict[str, Any]:
+def _public(user: User | SimpleNamespace) -> dict[str, Any]:
     """What a client may see of a user: everything but the password hash."""
-    return _public_row(
-        {
-            "id": user.id,
-            "username": user.username,
-            "email": user.email,
-            "role": user.role,
-            "password_hash": user.password_hash,
-            "created_at": user.created_at,
-            "updated_at": user.updated_at,
-        }
-    )
-
-
-def _public_row(row: dict[str, Any]) -> dict[str, Any]:
-    """What a client may see of a user's row: everything but the password hash."""
     return {
-        "id": row["id"],
-        "username": row["username"],
-        "email": row["email"],
-        "role": row["role"],
-        "has_password": row["password_hash"] is not None,
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "role": user.role,
+        "has_password": user.password_hash is not None,
+        "created_at": _iso(user.created_at),
+        "updated_at": _iso(user.updated_at),
     }
 
 
