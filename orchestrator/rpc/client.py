@@ -201,6 +201,7 @@ class RpcClient:
     """
 
     _ids = itertools.count(1)
+    _monitors = itertools.count(1)
     # How often a waiting call looks for news of the connection (a dropped worker).
     WATCH_MS = 50
     # A call sent within this long of the last answer does not first read the news.
@@ -270,8 +271,12 @@ class RpcClient:
         if self.reconnect_ms != 100:
             sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)
         # Connection news tells a busy worker from one that went away with the call.
+        # Its address is ours alone: pyzmq's default names it after the socket's
+        # file descriptor, which a socket closed a moment ago may still hold
+        # (libzmq closes in the background): "Address already in use".
         self._monitor = sock.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED,
+            addr=f"inproc://nua-client-monitor-{self._pid}-{next(self._monitors)}",
         )
         sock.connect(self.endpoint)
         self._sock = sock

@@ -247,3 +247,21 @@ def test_the_client_module_imports_nothing_the_worker_alone_needs() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=30
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_connection_monitor_does_not_depend_on_file_descriptor_numbers(
+    peers: list[Peer], endpoint: str
+) -> None:
+    """pyzmq names a monitor after its socket's file descriptor by default; a closed
+    socket's monitor can keep that name a while, and the next socket on the same
+    descriptor then cannot monitor ("Address already in use")."""
+    serve(peers, endpoint, result("pong"))
+    # One socket holds every name the default scheme could pick in this process.
+    squatter = zmq.Context.instance().socket(zmq.PAIR)
+    for fd in range(4096):
+        squatter.bind(f"inproc://monitor.s-{fd}")
+    try:
+        with RpcClient(endpoint, timeout=5) as client:
+            assert client.call("system.ping") == "pong"
+    finally:
+        squatter.close(linger=0)
