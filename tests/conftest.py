@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,18 @@ from pathlib import Path
 import pytest
 
 from tests.support.orchestrator import Orchestrator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal sends it, whoever started the tests.
+
+    A shell without job control starts a background command (`bash .ci/run &`)
+    with SIGINT ignored, and an ignored signal is inherited across exec: the
+    tests of Ctrl-C would see it ignored, in this process and in every command
+    they run.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
