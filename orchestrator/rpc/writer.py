@@ -5,6 +5,11 @@ request alone caps writes at the disk's flush rate. The writer thread takes
 every job waiting in its queue, runs each in its own SAVEPOINT (a failing
 job is rolled back alone), commits once, and only then answers them all:
 an acknowledged write is on disk.
+
+A job is given either the batch's ORM Session (`write`) or, when it only
+runs prepared statements, the driver connection (`write_statements`,
+orchestrator/db/prepared.py): a write the host makes often (user.add) should
+not pay the ORM's per-statement cost in the one thread every change waits on.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from orchestrator.db.models import IdempotencyRecord, utcnow
+from orchestrator.db.prepared import Prepared, Statements
 from orchestrator.rpc.errors import Conflict, Unavailable
 
 log = logging.getLogger("nua.rpc.writer")
@@ -54,8 +60,9 @@ def fingerprint(method: str, params: dict[str, Any]) -> str:
 
 @dataclass
 class _Job:
-    run: Callable[[Session], Any]
+    run: Callable[[Any], Any]  # given a Session, or Statements when `statements`
     idempotency: Idempotency | None
+    statements: bool = False
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -66,6 +73,9 @@ _ANSWER = select(
     (IdempotencyRecord.created_at < bindparam("cutoff")).label("expired"),
 ).where(IdempotencyRecord.key == bindparam("key"))
 _FORGET_ONE = delete(IdempotencyRecord).where(IdempotencyRecord.key == bindparam("key"))
+_RECORD_ANSWER = Prepared(
+    insert(IdempotencyRecord), ("key", "method", "fingerprint", "result", "created_at")
+)
 
 
 def stored_answer(
@@ -178,9 +188,24 @@ class Writer:
 
     def write(self, job: Callable[[Session], T]) -> T:
         """Run `job(session)` in the next group commit; return its result once committed."""
-        item = _Job(job, IDEMPOTENCY.get())
+        return self.submit(job).result()
+
+    def write_statements(self, job: Callable[[Statements], T]) -> T:
+        """Like `write`, for a job that only runs prepared statements: `job(statements)`.
+
+        Such a job must not use the ORM: its savepoint is the driver's, which
+        the Session does not know of.
+        """
+        return self.submit(job, statements=True).result()
+
+    def submit(self, job: Callable[[Any], T], *, statements: bool = False) -> Future[T]:
+        """Queue `job` (a Session job, or a statements job); its result once committed.
+
+        The caller's idempotency key (IDEMPOTENCY) is taken now.
+        """
+        item = _Job(job, IDEMPOTENCY.get(), statements=statements)
         self._queue.put(item)
-        return item.future.result()
+        return item.future
 
     def _loop(self) -> None:
         answered = 0  # how many callers the last commit answered
@@ -264,24 +289,39 @@ class Writer:
     def _try_commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            # The connection of this transaction (BEGIN IMMEDIATE is sent now).
+            driver = session.connection().connection.driver_connection
+            statements = Statements(driver, self.engine.dialect)
             for item in batch:
-                outcomes.append(self._run_one(session, item))
+                outcomes.append(self._run_one(session, statements, item))
         return outcomes
 
-    def _run_one(self, session: Session, item: _Job) -> tuple[bool, Any]:
+    def _run_one(self, session: Session, statements: Statements, item: _Job) -> tuple[bool, Any]:
         try:
             if item.idempotency is None:
-                with session.begin_nested():
-                    result = item.run(session)
-                    session.flush()
+                with self._savepoint(session, statements, item):
+                    result = self._run_job(session, statements, item)
                 return True, result
-            return True, self._run_keyed(session, item)
+            return True, self._run_keyed(session, statements, item)
         except OperationalError:
             raise  # the database's trouble (busy, full, I/O), not the job's: abort the batch
         except Exception as exc:  # the job's own error, for its caller alone
             return False, exc
 
-    def _run_keyed(self, session: Session, item: _Job) -> Any:
+    @staticmethod
+    def _savepoint(session: Session, statements: Statements, item: _Job) -> Any:
+        return statements.savepoint() if item.statements else session.begin_nested()
+
+    @staticmethod
+    def _run_job(session: Session, statements: Statements, item: _Job) -> Any:
+        """Run the job; an ORM job's changes are flushed, so that its errors are its own."""
+        if item.statements:
+            return item.run(statements)
+        result = item.run(session)
+        session.flush()
+        return result
+
+    def _run_keyed(self, session: Session, statements: Statements, item: _Job) -> Any:
         """A change with an idempotency key: applied once, a retry gets the first answer.
 
         Optimistic, since retries are rare: the change and its answer go in
@@ -295,7 +335,7 @@ class Writer:
         key, method, *params = item.idempotency
         fingerprint = params[0] if params else None
         try:
-            return self._apply(session, item, key, method, fingerprint)
+            return self._apply(session, statements, item, key, method, fingerprint)
         except OperationalError:
             raise
         except Exception as first_error:
@@ -307,16 +347,21 @@ class Writer:
             if not _is_key_taken(first_error):
                 raise
         # The key's answer had expired (stored_answer just forgot it): a new change.
-        return self._apply(session, item, key, method, fingerprint)
+        return self._apply(session, statements, item, key, method, fingerprint)
 
     def _apply(
-        self, session: Session, item: _Job, key: str, method: str, fingerprint: str | None
+        self,
+        session: Session,
+        statements: Statements,
+        item: _Job,
+        key: str,
+        method: str,
+        fingerprint: str | None,
     ) -> Any:
-        with session.begin_nested():
-            result = item.run(session)
-            session.flush()
-            session.execute(
-                insert(IdempotencyRecord),
+        with self._savepoint(session, statements, item):
+            result = self._run_job(session, statements, item)
+            statements.run(
+                _RECORD_ANSWER,
                 {
                     "key": key,
                     "method": method,

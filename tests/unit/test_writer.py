@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from orchestrator.db.engine import make_engine
+from orchestrator.db.prepared import Prepared, Statements
 from orchestrator.db.schema import upgrade
 from orchestrator.rpc.errors import Conflict, Unavailable
 from orchestrator.rpc.writer import IDEMPOTENCY, Answers, Writer, fingerprint
@@ -156,6 +157,99 @@ def test_the_same_idempotency_key_applies_once_and_returns_the_first_answer(
     finally:
         writer.stop()
     assert _count(engine) == 1
+
+
+# -- statements jobs (run on the driver connection, orchestrator/db/prepared.py) ------------
+
+_INSERT_NAMED = Prepared(
+    text(
+        "INSERT INTO users (username, email, role, created_at, updated_at) "
+        "VALUES (:n, :e, 'user', '2026-01-01', '2026-01-01')"
+    )
+)
+
+
+def _add_statements(name: str, twice: bool = False):  # returns a job: Statements -> result
+    def job(statements: Statements) -> str:
+        statements.run(_INSERT_NAMED, {"n": name, "e": f"{name}@example.com"})
+        if twice:  # the same username again: this job's first row must roll back with it
+            statements.run(_INSERT_NAMED, {"n": name, "e": f"{name}2@example.com"})
+        return name
+
+    return job
+
+
+def test_statements_and_session_jobs_share_a_commit_and_a_failing_one_fails_alone(
+    engine: Engine,
+) -> None:
+    writer = _start(Writer(engine))
+    gate = threading.Event()
+    try:
+        first = writer.submit(lambda session: gate.wait(10))
+        wait_for(lambda: writer._queue.empty(), timeout=5, what="the blocker to run")
+        futures = [
+            writer.submit(_add_statements("s1"), statements=True),
+            writer.submit(_add("orm1")),
+            writer.submit(_add_statements("dup", twice=True), statements=True),
+            writer.submit(_add_statements("s2"), statements=True),
+            writer.submit(_add("orm2")),
+        ]
+        assert not any(f.done() for f in futures)  # answered only once committed
+        gate.set()
+        first.result(timeout=10)
+        with pytest.raises(IntegrityError, match="UNIQUE"):
+            futures[2].result(timeout=10)
+        assert [futures[i].result(timeout=10) for i in (0, 1, 3, 4)] == ["s1", "orm1", "s2", "orm2"]
+    finally:
+        writer.stop()
+    with engine.connect() as conn:
+        names = [n for (n,) in conn.execute(text("SELECT username FROM users ORDER BY id"))]
+    assert names == ["s1", "orm1", "s2", "orm2"]
+    assert writer.commits == 2
+
+
+def test_a_statements_job_with_a_key_applies_once_and_returns_the_first_answer(
+    engine: Engine,
+) -> None:
+    writer = _start(Writer(engine))
+    try:
+        token = IDEMPOTENCY.set(("key-s", "user.add", fingerprint("user.add", {"n": "once"})))
+        try:
+            assert writer.write_statements(_add_statements("once")) == "once"
+            assert writer.write_statements(_add_statements("once")) == "once"
+        finally:
+            IDEMPOTENCY.reset(token)
+        token = IDEMPOTENCY.set(("key-s", "user.add", fingerprint("user.add", {"n": "other"})))
+        try:
+            with pytest.raises(Conflict):
+                writer.write_statements(_add_statements("other"))
+        finally:
+            IDEMPOTENCY.reset(token)
+    finally:
+        writer.stop()
+    assert _count(engine) == 1
+    assert _keys(engine) == ["key-s"]
+
+
+def test_a_statements_job_that_fails_on_the_database_aborts_its_batch(engine: Engine) -> None:
+    # An OperationalError is the database's trouble, not the job's: nothing of
+    # the batch is committed, and every caller is told the change was not saved.
+    writer = _start(Writer(engine, busy_retry_seconds=0))
+    broken = Prepared(text("INSERT INTO no_such_table VALUES (1)"))
+    gate = threading.Event()
+    try:
+        first = writer.submit(lambda session: gate.wait(10))
+        wait_for(lambda: writer._queue.empty(), timeout=5, what="the blocker to run")
+        fine = writer.submit(_add_statements("fine"), statements=True)
+        bad = writer.submit(lambda statements: statements.run(broken), statements=True)
+        gate.set()
+        first.result(timeout=10)
+        for future in (fine, bad):
+            with pytest.raises(Unavailable):
+                future.result(timeout=10)
+    finally:
+        writer.stop()
+    assert _count(engine) == 0
 
 
 # -- idempotency answers age out -----------------------------------------------------------
