@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,8 +94,12 @@ class Processor:
             return Parsed(calls=[self._check(item) for item in message], batch=True)
         return Parsed(calls=[self._check(message)])
 
-    def execute(self, call: Call) -> str | None:
-        """Run one call; its answer as JSON text, or None for a notification."""
+    def execute(self, call: Call) -> str | Future[str] | None:
+        """Run one call; its answer as JSON text, or None for a notification.
+
+        A method may return a Future (a queued write): its answer is then a
+        Future of the text, set by whichever thread completes the method's.
+        """
         if call.notification and call.reply is None:
             self._run(call)
             return None
@@ -116,7 +121,8 @@ class Processor:
     def process(self, data: bytes) -> bytes | None:
         """All three steps in this thread (the worker hands slow calls to threads)."""
         parsed = self.parse(data)
-        return self.render(parsed, [self.execute(call) for call in parsed.calls])
+        replies = [self.execute(call) for call in parsed.calls]
+        return self.render(parsed, [r.result() if isinstance(r, Future) else r for r in replies])
 
     # -- checking and running ------------------------------------------------------
 
@@ -146,7 +152,7 @@ class Processor:
             call.reply = _error(reply_id, METHOD_NOT_FOUND)
         return call
 
-    def _run(self, call: Call) -> str:
+    def _run(self, call: Call) -> str | Future[str]:
         method = call.method
         assert method is not None
         args, kwargs, key = _split(call.params)
@@ -167,18 +173,51 @@ class Processor:
                 # same transaction that would apply the change: race-free.
                 _check_key(key)
                 token = IDEMPOTENCY.set((key, method.name, fingerprint(method.name, kwargs)))
-            # Encoded here, once: a result JSON cannot carry is an error with the call's id.
-            result = _ENCODE(method.func(*args, **kwargs))
-        except RpcError as exc:
-            return _ENCODE({"jsonrpc": "2.0", "error": exc.to_error(), "id": call.id})
-        except Exception:
-            error_id = uuid.uuid4().hex[:12]
-            log.exception("error %s in %s", error_id, method.name)
-            return _ENCODE(_error(call.id, INTERNAL_ERROR, data={"error_id": error_id}))
+            result = method.func(*args, **kwargs)
+        except Exception as exc:
+            return _failure(call, method, exc)
         finally:
             if token is not None:
                 IDEMPOTENCY.reset(token)
-        return f'{{"jsonrpc":"2.0","result":{result},"id":{_id_json(call.id)}}}'
+        if isinstance(result, Future):
+            return _answer_later(call, method, result)
+        return _success(call, method, result)
+
+
+def _success(call: Call, method: Method, result: Any) -> str:
+    try:
+        # Encoded here, once: a result JSON cannot carry is an error with the call's id.
+        encoded = _ENCODE(result)
+    except Exception as exc:
+        return _failure(call, method, exc)
+    return f'{{"jsonrpc":"2.0","result":{encoded},"id":{_id_json(call.id)}}}'
+
+
+def _failure(call: Call, method: Method, exc: Exception) -> str:
+    if isinstance(exc, RpcError):
+        return _ENCODE({"jsonrpc": "2.0", "error": exc.to_error(), "id": call.id})
+    error_id = uuid.uuid4().hex[:12]
+    log.error("error %s in %s", error_id, method.name, exc_info=exc)
+    return _ENCODE(_error(call.id, INTERNAL_ERROR, data={"error_id": error_id}))
+
+
+def _answer_later(call: Call, method: Method, result: Future[Any]) -> Future[str]:
+    """The answer of a method that returned a Future (a queued write), once it is done."""
+    answer: Future[str] = Future()
+
+    def done(finished: Future[Any]) -> None:
+        exc = finished.exception()
+        if exc is None and isinstance(finished.result(), Future):
+            finished.result().add_done_callback(done)  # work on a thread that queued a write
+        elif exc is None:
+            answer.set_result(_success(call, method, finished.result()))
+        elif isinstance(exc, Exception):
+            answer.set_result(_failure(call, method, exc))
+        else:
+            answer.set_exception(exc)
+
+    result.add_done_callback(done)
+    return answer
 
 
 def _split(params: list[Any] | dict[str, Any]) -> tuple[list[Any], dict[str, Any], Any]:

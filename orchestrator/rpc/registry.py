@@ -122,11 +122,15 @@ class Method:
 def _annotation(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty or annotation is inspect.Signature.empty:
         return "any"
-    return (
+    text = (
         annotation
         if isinstance(annotation, str)
         else getattr(annotation, "__name__", str(annotation))
     )
+    # A method that answers once a write commits returns a Future of its answer.
+    if text.startswith("Future[") and text.endswith("]"):
+        return text.removeprefix("Future[").removesuffix("]")
+    return text
 
 
 class Registry:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import select
 import signal
 import socket
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -24,7 +26,7 @@ from typing import Any
 import zmq
 
 from orchestrator.rpc import frames
-from orchestrator.rpc.protocol import Parsed, Processor, oversized, unrenderable
+from orchestrator.rpc.protocol import Call, Parsed, Processor, oversized, unrenderable
 
 log = logging.getLogger("nua.rpc")
 POLL_MS = 200
@@ -32,6 +34,8 @@ POLL_MS = 200
 # SIGTERM waits to be seen (pyzmq resumes a recv that a signal interrupted).
 IDLE_MS = 50
 DRAIN = 64  # messages taken per wake-up before looking at finished calls again
+# At stop, how long calls waiting for their group commit may take to be answered.
+DRAIN_SECONDS = 30.0
 
 
 @dataclass
@@ -77,10 +81,13 @@ class Server:
             return False
         return True
 
-    def serve(self, processor: Processor, threads: int = 32) -> int:
-        """Answer messages until SIGTERM; then finish what is in flight and return 0."""
+    def serve(self, processor: Processor, pool: ThreadPoolExecutor, threads: int) -> int:
+        """Answer messages until SIGTERM; then finish what is in flight and return 0.
+
+        Calls that are not `inline` run on `pool` (the worker's `threads` threads).
+        """
         self.processor = processor
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nua-rpc")
+        self.pool = pool
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
@@ -102,7 +109,7 @@ class Server:
         finally:
             # Calls already running finish and are answered before the socket closes.
             self.pool.shutdown(wait=True)
-            self._collect()
+            self._drain()
             self.sock.close()
             zmq.Context.instance().term()
             self._wake_r.close()
@@ -140,34 +147,60 @@ class Server:
             return
         parsed = processor.parse(payload)
         if len(parsed.calls) == 1 and not parsed.batch:
-            call = parsed.calls[0]
-            if call.reply is not None or (call.method is not None and call.method.inline):
-                # The common case (one quick call) without the bookkeeping of batches.
-                self._send(_Pending(envelope, parsed, [processor.execute(call)], 0))
-                return
-        replies: list[str | None] = [None] * len(parsed.calls)
-        pending = _Pending(envelope, parsed, replies, 0)
-        for index, call in enumerate(parsed.calls):
-            if call.reply is not None or (call.method is not None and call.method.inline):
-                replies[index] = processor.execute(call)
+            # The common case (one call) without the bookkeeping of batches.
+            reply = self._start(parsed.calls[0])
+            pending = _Pending(envelope, parsed, [None], 0)
+            if isinstance(reply, Future):
+                self._answer_later(pending, 0, reply)
             else:
-                pending.remaining += 1
-                self._on_threads += 1
-                future = self.pool.submit(processor.execute, call)
-                future.add_done_callback(partial(self._finished, pending, index))
+                pending.replies[0] = reply
+                self._send(pending)
+            return
+        pending = _Pending(envelope, parsed, [None] * len(parsed.calls), 0)
+        for index, call in enumerate(parsed.calls):
+            reply = self._start(call)
+            if isinstance(reply, Future):
+                self._answer_later(pending, index, reply)
+            else:
+                pending.replies[index] = reply
         if pending.remaining == 0:
             self._send(pending)
 
+    def _start(self, call: Call) -> str | Future[Any] | None:
+        """Run a quick call on the loop, a slow one on a thread; its answer or a Future of it."""
+        if call.reply is not None or (call.method is not None and call.method.inline):
+            return self.processor.execute(call)
+        return self.pool.submit(self.processor.execute, call)
+
+    def _answer_later(self, pending: _Pending, index: int, future: Future[Any]) -> None:
+        pending.remaining += 1
+        self._on_threads += 1
+        future.add_done_callback(partial(self._finished, pending, index))
+
     def _finished(self, pending: _Pending, index: int, future: Future[Any]) -> None:
-        # Runs on a pool thread: hand the answer to the loop and wake it.
+        """Hand an answer to the loop and wake it (runs on whichever thread finished it)."""
         try:
             reply = future.result()
         except BaseException:
             log.exception("a call failed outside the processor")
             reply = None
+        if isinstance(reply, Future):
+            # A method on a thread returned a queued write: its answer comes later.
+            reply.add_done_callback(partial(self._finished, pending, index))
+            return
         self._done.put((pending, index, reply))
         with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
+
+    def _drain(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Answer the calls still waiting for their writes (the writer is still running)."""
+        deadline = time.monotonic() + timeout
+        self._collect()
+        while self._on_threads and time.monotonic() < deadline:
+            select.select([self._wake_r], [], [], POLL_MS / 1000)
+            self._collect()
+        if self._on_threads:
+            log.warning("stopping with %d call(s) unanswered after %gs", self._on_threads, timeout)
 
     def _collect(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +34,15 @@ class OpenWorker:
     context: WorkerContext
     processor: Processor
     settings: dict[str, Any]
+    pool: ThreadPoolExecutor
 
     def close(self) -> None:
         """Commit what the writer holds, then close every connection (checkpoints the WAL)."""
+        self.pool.shutdown(wait=True)
         self.writer.stop()
         self.engine.dispose()
+        if self.writer.commits:
+            log.info("writer: %d change(s) in %d commit(s)", self.writer.jobs, self.writer.commits)
 
 
 def open_worker(where: Locations) -> OpenWorker:
@@ -57,6 +62,10 @@ def open_worker(where: Locations) -> OpenWorker:
     answers.prune_if_due(engine)
     writer = Writer(engine, max_batch=int(settings["rpc.writer_batch"]), answers=answers)
     writer.start()
+    # Calls that are not quick run here (the serve loop answers the quick ones).
+    pool = ThreadPoolExecutor(
+        max_workers=int(settings["rpc.threads"]), thread_name_prefix="nua-rpc"
+    )
     context = WorkerContext(
         engine=engine,
         writer=writer,
@@ -65,9 +74,10 @@ def open_worker(where: Locations) -> OpenWorker:
         schema_revision=revision,
         settings=settings,
         locations=where,
+        threads=pool,
     )
     context.apps = AppsService(context, where, settings)
     context.apps.recover()
     context.registry = build_registry(context, namespace_classes())
     processor = Processor(context.registry, max_batch=int(settings["rpc.max_batch"]))
-    return OpenWorker(engine, writer, context, processor, settings)
+    return OpenWorker(engine, writer, context, processor, settings, pool)

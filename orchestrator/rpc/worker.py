@@ -45,7 +45,8 @@ def main() -> int:
     worker = open_worker(where)
     server.max_message_bytes = int(worker.settings["rpc.max_message_bytes"])
     try:
-        return server.serve(worker.processor, threads=int(worker.settings["rpc.threads"]))
+        threads = int(worker.settings["rpc.threads"])
+        return server.serve(worker.processor, worker.pool, threads)
     finally:
         worker.close()
 

@@ -203,3 +203,98 @@ def test_sigterm_with_a_write_in_flight_commits_and_exits_0(faulty: Orchestrator
     # The last connection closed: the WAL was checkpointed into the database file.
     assert not wal.exists() or wal.stat().st_size == 0
     assert integrity(db) == ["ok"]
+
+
+def test_sigterm_answers_a_write_queued_behind_the_one_in_flight(faulty: Orchestrator) -> None:
+    # user.add runs on the loop and answers when its commit is done, holding no
+    # thread: at SIGTERM the worker must still wait for that commit and answer it.
+    faulty.start()
+    db = faulty.locations.database
+    hold = faulty.home / "hold"
+    hold.touch()
+    endpoint = faulty.locations.rpc_endpoint
+    first = RpcClient(endpoint, timeout=30.0, retries=0)
+    held = Call(
+        lambda: first.call(
+            "fault.hold_write", {"username": "held", "seconds": 30, "hold": str(hold)}
+        )
+    )
+    held.start()
+    wait_for(lambda: write_lock_held(db), timeout=10, what="the write to be in its transaction")
+    second = RpcClient(endpoint, timeout=30.0, retries=0)
+    queued = Call(lambda: second.call("user.add", {"username": "queued", "email": "q@example.com"}))
+    queued.start()
+    probe = RpcClient(endpoint, timeout=5.0)
+    wait_for(lambda: probe.call("fault.queued_writes") == 1, timeout=10, what="user.add to queue")
+    probe.close()
+    stop = Call(lambda: faulty.supervisorctl("stop", "nua:rpc"))
+    stop.start()
+    wait_for(
+        lambda: "received SIGTERM" in faulty.log("rpc"),
+        timeout=10,
+        what="the worker to get SIGTERM",
+    )
+    hold.unlink()
+    stop.join(20)
+    held.join(10)
+    queued.join(10)
+
+    assert stop.error is None and stop.result.returncode == 0, stop.error or stop.result.stdout
+    assert held.error is None and held.result == "held", held.error
+    assert queued.error is None, queued.error
+    assert queued.result["username"] == "queued"
+    assert usernames(db) == ["held", "queued"]
+    assert "stopped: rpc (exit status 0)" in faulty.log("supervisord")
+    assert "unanswered" not in faulty.log("rpc")
+    assert integrity(db) == ["ok"]
+
+
+def test_adds_waiting_for_their_commit_hold_no_thread(short_home: Path) -> None:
+    # Two threads: one is taken by a held write. Twelve user.add calls still all
+    # queue for the next group commit (they wait without a thread), and the loop
+    # still answers ping meanwhile.
+    orch = faulty_orchestrator(short_home, NUA_RPC_THREADS="2")
+    hold = orch.home / "hold"
+    try:
+        orch.start()
+        hold.touch()
+        endpoint = orch.locations.rpc_endpoint
+        holder = RpcClient(endpoint, timeout=30.0, retries=0)
+        held = Call(
+            lambda: holder.call(
+                "fault.hold_write", {"username": "held", "seconds": 30, "hold": str(hold)}
+            )
+        )
+        held.start()
+        wait_for(
+            lambda: write_lock_held(orch.locations.database), timeout=10, what="the held write"
+        )
+        adds = [
+            Call(
+                lambda n=n: RpcClient(endpoint, timeout=30.0, retries=0).call(
+                    "user.add", {"username": f"user{n}", "email": f"u{n}@example.com"}
+                )
+            )
+            for n in range(12)
+        ]
+        for add in adds:
+            add.start()
+        probe = RpcClient(endpoint, timeout=5.0)
+        wait_for(
+            lambda: probe.call("fault.queued_writes") == 12, timeout=10, what="12 adds to queue"
+        )
+        assert probe.call("system.ping") == "pong"
+        assert all(add.is_alive() for add in adds)  # none answered before its commit
+        hold.unlink()
+        for add in [held, *adds]:
+            add.join(15)
+            assert add.error is None, add.error
+        assert sorted(a.result["username"] for a in adds) == sorted(f"user{n}" for n in range(12))
+        assert sorted(usernames(orch.locations.database)) == sorted(
+            ["held", *(f"user{n}" for n in range(12))]
+        )
+        probe.close()
+    finally:
+        hold.unlink(missing_ok=True)
+        leaked = orch.kill_everything()
+        assert not leaked, f"processes leaked from {short_home}: {leaked}"

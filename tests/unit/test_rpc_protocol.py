@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ class DemoMethods(Namespace):
     def __init__(self, context: Any) -> None:
         super().__init__(context)
         self.hellos: list[Any] = []
+        self.pending: list[Future[Any]] = []
 
     @public
     def subtract(self, minuend: float, subtrahend: float) -> float:
@@ -79,6 +81,13 @@ class DemoMethods(Namespace):
     @public
     def not_a_number(self) -> float:
         return float("nan")
+
+    @public(inline=True)
+    def later(self) -> Future[Any]:
+        """Answers with what the test sets on the Future it keeps (like a queued write)."""
+        future: Future[Any] = Future()
+        self.pending.append(future)
+        return future
 
     @public
     def _private(self) -> str:
@@ -459,6 +468,7 @@ def test_registry_lists_exactly_the_public_methods(processor: Processor) -> None
         "demo.crash",
         "demo.find",
         "demo.get_data",
+        "demo.later",
         "demo.not_a_number",
         "demo.notify_hello",
         "demo.subtract",
@@ -537,3 +547,92 @@ def test_each_member_of_var_positional_params_is_checked(processor: Processor) -
         ]
         == 3.5
     )
+
+
+# -- methods that answer later (a Future: a write answered once committed) -------------
+
+
+def _later(processor: Processor, demo: DemoMethods, rid: Any = 7) -> tuple[Future[Any], Any]:
+    """Run demo.later; the method's Future and the processor's answer (a Future too)."""
+    [parsed_call] = processor.parse(
+        json.dumps({"jsonrpc": "2.0", "method": "demo.later", "id": rid}).encode()
+    ).calls
+    answer = processor.execute(parsed_call)
+    [method_future] = demo.pending
+    return method_future, answer
+
+
+def test_a_method_returning_a_future_is_answered_when_it_is_done(
+    processor: Processor, demo: DemoMethods
+) -> None:
+    method_future, answer = _later(processor, demo, rid="a")
+    assert isinstance(answer, Future) and not answer.done()
+    method_future.set_result({"id": 1, "when": "committed"})
+    assert json.loads(answer.result(timeout=1)) == {
+        "jsonrpc": "2.0",
+        "result": {"id": 1, "when": "committed"},
+        "id": "a",
+    }
+
+
+def test_a_future_holding_another_is_answered_with_the_inner_result(
+    processor: Processor, demo: DemoMethods
+) -> None:
+    # A method's slow part ran on a thread, which then queued a write.
+    method_future, answer = _later(processor, demo)
+    inner: Future[Any] = Future()
+    method_future.set_result(inner)
+    assert not answer.done()
+    inner.set_result("done")
+    assert json.loads(answer.result(timeout=1))["result"] == "done"
+
+
+def test_a_future_failing_with_an_rpc_error_gives_that_error_with_the_id(
+    processor: Processor, demo: DemoMethods
+) -> None:
+    method_future, answer = _later(processor, demo, rid=9)
+    method_future.set_exception(NotFound("no user 'x'", field="username"))
+    reply = json.loads(answer.result(timeout=1))
+    assert reply["id"] == 9
+    assert reply["error"]["data"]["field"] == "username"
+
+
+@pytest.mark.parametrize("outcome", ["crash", "unserialisable"])
+def test_a_future_failing_unexpectedly_is_an_internal_error_with_an_id_and_no_traceback(
+    processor: Processor, demo: DemoMethods, outcome: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    method_future, answer = _later(processor, demo)
+    with caplog.at_level(logging.ERROR, logger="orchestrator.rpc.protocol"):
+        if outcome == "crash":
+            method_future.set_exception(ValueError("secret detail from deep inside"))
+        else:
+            method_future.set_result(object())
+        raw = answer.result(timeout=1)
+    reply = json.loads(raw)
+    assert reply["id"] == 7
+    assert reply["error"]["code"] == -32603
+    assert "secret" not in raw and "Traceback" not in raw
+    error_id = reply["error"]["data"]["error_id"]
+    [record] = [r for r in caplog.records if error_id in r.getMessage()]
+    assert record.exc_info is not None
+
+
+def test_a_batch_with_a_later_call_is_answered_whole_once_it_is_done(
+    processor: Processor, demo: DemoMethods
+) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "method": "system.ping", "id": 1},
+        {"jsonrpc": "2.0", "method": "demo.later", "id": 2},
+    ]
+    parsed = processor.parse(json.dumps(batch).encode())
+    answers = [processor.execute(c) for c in parsed.calls]
+    demo.pending[0].set_result("later")
+    texts = [a.result(timeout=1) if isinstance(a, Future) else a for a in answers]
+    replies = json.loads(processor.render(parsed, texts) or b"")
+    assert {r["id"]: r["result"] for r in replies} == {1: "pong", 2: "later"}
+
+
+def test_describe_gives_what_a_later_method_answers_not_its_future(processor: Processor) -> None:
+    method = processor.registry.get("demo.later")
+    assert method is not None
+    assert method.describe()["returns"] == "Any"

@@ -6,7 +6,7 @@ import json
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,20 +53,46 @@ def context(short_home: Path, migrated_database: Path) -> Iterator[WorkerContext
     engine = make_engine(url)
     writer = Writer(engine)
     writer.start()
+    threads = ThreadPoolExecutor(4)
     try:
         yield WorkerContext(
-            engine=engine, writer=writer, database=url, endpoint="ipc://x", schema_revision=None
+            engine=engine,
+            writer=writer,
+            database=url,
+            endpoint="ipc://x",
+            schema_revision=None,
+            threads=threads,
         )
     finally:
+        threads.shutdown(wait=True)
         writer.stop()
         engine.dispose()
+
+
+def answered(value: Any) -> Any:
+    """What the caller is answered: a method's Future (a queued write) once it is done."""
+    while isinstance(value, Future):
+        value = value.result(timeout=30)
+    return value
+
+
+class Answered:
+    """A namespace as the worker serves it: each method's answer, waited for."""
+
+    def __init__(self, namespace: UserMethods) -> None:
+        self.namespace = namespace
+        self.passwords = namespace.passwords
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.namespace, name)
+        return lambda *args, **kwargs: answered(method(*args, **kwargs))
 
 
 @pytest.fixture
 def users(context: WorkerContext) -> UserMethods:
     """The namespace with cheap hashing (production parameters are tested apart)."""
     fast = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    return UserMethods(context, passwords=fast)
+    return Answered(UserMethods(context, passwords=fast))  # type: ignore[return-value]
 
 
 def stored(context: WorkerContext) -> list[User]:

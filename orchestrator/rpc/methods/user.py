@@ -9,6 +9,8 @@ password hash never leaves this module: results carry `has_password` instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from orchestrator.db.models import USER_ROLES, User, utcnow
+from orchestrator.db.prepared import Prepared, Statements
 from orchestrator.rpc.errors import AlreadyExists, InvalidArgument, NotFound
 from orchestrator.rpc.registry import Namespace, public
 from orchestrator.security.passwords import Passwords
@@ -43,8 +46,11 @@ ORDERINGS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
 }
 
 
-# Built once (SQLAlchemy caches its compiled form): user.add's insert, returning the id.
-_INSERT_USER = insert(User).returning(User.id)
+# user.add's insert, returning the id: compiled once, run by the writer on the driver.
+_INSERT_USER = Prepared(
+    insert(User).returning(User.id),
+    ("username", "email", "role", "password_hash", "created_at", "updated_at"),
+)
 
 
 class UserMethods(Namespace):
@@ -56,10 +62,10 @@ class UserMethods(Namespace):
         super().__init__(context)
         self.passwords = passwords if passwords is not None else Passwords()
 
-    @public(changes=True)
+    @public(changes=True, inline=True)
     def add(
         self, username: str, email: str, role: str = "user", password: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Future[dict[str, Any]]:
         """Create a user and return it.
 
         `username`: 2 to 32 characters, lower-case letters, digits, '.', '_' or
@@ -67,31 +73,22 @@ class UserMethods(Namespace):
         unique. `role`: "admin" or "user". `password` (8 to 1024 characters) is
         optional: without one the user cannot log in with a password.
         """
+        # Runs on the worker's loop: checks, then queues the insert; the answer
+        # goes out when the writer has committed it (no thread waits meanwhile).
         username = _username(username)
         email = _email(email)
         role = _role(role)
-        # Hashed here, not in the job: the writer must not wait for a slow hash.
-        password_hash = None if password is None else self.passwords.hash(_password(password))
+        if password is None:
+            return self.context.submit_write(_insert_user(username, email, role, None))
+        checked = _password(password)
 
-        def job(session: Session) -> dict[str, Any]:
-            # No read first: the unique constraints say it (in the job's savepoint).
-            # A Core insert: the ORM's unit of work costs more than the row itself.
-            now = utcnow()
-            row = {
-                "username": username,
-                "email": email,
-                "role": role,
-                "password_hash": password_hash,
-                "created_at": now,
-                "updated_at": now,
-            }
-            try:
-                row["id"] = session.execute(_INSERT_USER, row).scalar_one()
-            except IntegrityError as exc:
-                raise _constraint_error(exc, "username", username, email) from None
-            return _public(SimpleNamespace(**row))
+        def hash_then_insert() -> Future[dict[str, Any]]:
+            # Hashed on a thread, before the job: neither the loop nor the writer
+            # may wait for a slow hash.
+            password_hash = self.passwords.hash(checked)
+            return self.context.submit_write(_insert_user(username, email, role, password_hash))
 
-        return self.context.write(job)
+        return self.context.in_thread(hash_then_insert)  # type: ignore[return-value]
 
     @public
     def get(self, username: str) -> dict[str, Any]:
@@ -234,6 +231,30 @@ class UserMethods(Namespace):
             raise _not_found(username)
         # Verified after the read transaction ends: a slow hash must not hold it open.
         return {"valid": self.passwords.verify(row.password_hash, password)}
+
+
+def _insert_user(
+    username: str, email: str, role: str, password_hash: str | None
+) -> Callable[[Statements], dict[str, Any]]:
+    """user.add's write job: one insert, no read first (the unique constraints say it)."""
+
+    def job(statements: Statements) -> dict[str, Any]:
+        now = utcnow()
+        row = {
+            "username": username,
+            "email": email,
+            "role": role,
+            "password_hash": password_hash,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            row["id"] = statements.scalar(_INSERT_USER, row)
+        except IntegrityError as exc:
+            raise _constraint_error(exc, "username", username, email) from None
+        return _public(SimpleNamespace(**row))
+
+    return job
 
 
 def _public(user: User | SimpleNamespace) -> dict[str, Any]:

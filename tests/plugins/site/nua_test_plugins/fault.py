@@ -39,6 +39,11 @@ def _wait(seconds: float, hold: str | None) -> None:
 class FaultMethods(Namespace):
     namespace = "fault"
 
+    @public(inline=True)
+    def queued_writes(self) -> int:
+        """How many write jobs wait for the writer (behind the one it runs)."""
+        return self.context.writer._queue.qsize()
+
     @public(changes=True)
     def hold_write(self, username: str, seconds: float, hold: str | None = None) -> str:
         """Add user `username`, then wait inside the transaction, before COMMIT.
