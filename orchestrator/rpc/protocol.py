@@ -157,11 +157,13 @@ class Processor:
         assert method is not None
         args, kwargs, key = _split(call.params)
         if args or kwargs or method.needs_arguments:
-            try:
-                bound = method.signature.bind(*args, **kwargs)
-            except TypeError as exc:
-                return _ENCODE(_error(call.id, INVALID_PARAMS, data={"reason": str(exc)}))
-            mismatch = first_mismatch(method.signature, method.checks, bound.arguments)
+            arguments = None if args else method.keyword_arguments(kwargs)
+            if arguments is None:
+                try:
+                    arguments = method.signature.bind(*args, **kwargs).arguments
+                except TypeError as exc:
+                    return _ENCODE(_error(call.id, INVALID_PARAMS, data={"reason": str(exc)}))
+            mismatch = first_mismatch(method.signature, method.checks, arguments)
             if mismatch is not None:
                 field, reason = mismatch
                 data = {"field": field, "reason": reason}

@@ -89,6 +89,26 @@ class Method:
             object.__setattr__(self, "_needs_arguments", cached)
         return cached
 
+    def keyword_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """`kwargs` in the signature's order if they bind as they are, else None.
+
+        They do when every name is a parameter and every required one is
+        given, for a method without *args, **kwargs or positional-only
+        parameters: the common case, without inspect's slower Signature.bind
+        (which the caller uses otherwise, for its error message).
+        """
+        names = self.__dict__.get("_names")
+        if names is None:
+            names = _plain_parameters(self.signature)
+            object.__setattr__(self, "_names", names)
+        if names is False:
+            return None
+        order, required = names
+        if not required.issubset(kwargs) or len(kwargs) > len(order):
+            return None
+        arguments = {name: kwargs[name] for name in order if name in kwargs}
+        return arguments if len(arguments) == len(kwargs) else None
+
     def describe(self) -> dict[str, Any]:
         """Name, parameters with types, doc: enough for a client to build help text."""
         params = []
@@ -117,6 +137,18 @@ class Method:
             "params": params,
             "returns": _annotation(self.signature.return_annotation),
         }
+
+
+def _plain_parameters(
+    signature: inspect.Signature,
+) -> tuple[tuple[str, ...], frozenset[str]] | bool:
+    """(names in order, required names), or False when a call may need Signature.bind."""
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = list(signature.parameters.values())
+    if any(p.kind not in plain for p in params):
+        return False
+    required = frozenset(p.name for p in params if p.default is inspect.Parameter.empty)
+    return tuple(p.name for p in params), required
 
 
 def _annotation(annotation: Any) -> str:

@@ -636,3 +636,35 @@ def test_describe_gives_what_a_later_method_answers_not_its_future(processor: Pr
     method = processor.registry.get("demo.later")
     assert method is not None
     assert method.describe()["returns"] == "Any"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"name": "a"},
+        {"count": 2, "name": "a"},
+        {"name": "a", "count": 2, "tags": ["x"], "mode": "fast", "extra": {}, "anything": 1},
+        {"count": 2},
+        {"name": "a", "unknown": 1},
+        {},
+    ],
+)
+def test_keyword_arguments_bind_exactly_as_signature_bind_does(
+    processor: Processor, kwargs: dict[str, Any]
+) -> None:
+    # The fast path of the common call; where it declines, Signature.bind decides.
+    method = processor.registry.get("demo.typed")
+    assert method is not None
+    fast = method.keyword_arguments(kwargs)
+    try:
+        expected = dict(method.signature.bind(**kwargs).arguments)
+    except TypeError:
+        assert fast is None
+    else:
+        assert fast is not None and list(fast.items()) == list(expected.items())
+
+
+def test_keyword_arguments_leave_var_parameters_to_signature_bind(processor: Processor) -> None:
+    method = processor.registry.get("demo.sum")
+    assert method is not None
+    assert method.keyword_arguments({"numbers": [1]}) is None
