@@ -149,12 +149,10 @@ class Server:
         if len(parsed.calls) == 1 and not parsed.batch:
             # The common case (one call) without the bookkeeping of batches.
             reply = self._start(parsed.calls[0])
-            pending = _Pending(envelope, parsed, [None], 0)
             if isinstance(reply, Future):
-                self._answer_later(pending, 0, reply)
+                self._answer_later(_Pending(envelope, parsed, [None], 0), 0, reply)
             else:
-                pending.replies[0] = reply
-                self._send(pending)
+                self._send(_Pending(envelope, parsed, [reply], 0))
             return
         pending = _Pending(envelope, parsed, [None] * len(parsed.calls), 0)
         for index, call in enumerate(parsed.calls):
