@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -196,6 +197,9 @@ BAD_ADDS: list[tuple[dict[str, Any], str]] = [
     ({"email": "al ice@example.org"}, "email"),
     ({"email": "alice@example.org "}, "email"),
     ({"email": "alice@exa\tmple.org"}, "email"),
+    ({"email": "alice\u00a0b@example.org"}, "email"),
+    ({"email": "alice@exa\u2003mple.org"}, "email"),
+    ({"email": "alice\u200b@example.org"}, "email"),
     ({"email": "alice@example..org"}, "email"),
     ({"email": "alice@.example.org"}, "email"),
     ({"email": "alice@example.org."}, "email"),
@@ -733,3 +737,14 @@ def test_a_raced_duplicate_succeeds_exactly_once(
         assert len(errors) == 1, outcomes
         assert errors[0].data["field"] == field
     assert users.count() == rounds
+
+
+def test_every_whitespace_but_the_space_is_unprintable() -> None:
+    # _email refuses spaces and unprintable characters in one pass each, which
+    # covers every whitespace character only if this holds for all of Unicode.
+    exceptions = [
+        hex(code)
+        for code in range(sys.maxunicode + 1)
+        if chr(code).isspace() and chr(code).isprintable() and chr(code) != " "
+    ]
+    assert exceptions == []
