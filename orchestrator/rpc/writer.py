@@ -48,14 +48,15 @@ IDEMPOTENCY: contextvars.ContextVar[Idempotency | None] = contextvars.ContextVar
 # Parameters left out of a fingerprint: a fast hash of a password, stored next to
 # the answer, could be brute-forced from a copy of the database.
 SECRET_PARAMS = frozenset({"password", "secret", "token"})
+# Built once (json.dumps with options builds an encoder per call). ensure_ascii
+# (the default): a lone surrogate, valid in JSON text, would not encode as UTF-8.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 
 
 def fingerprint(method: str, params: dict[str, Any]) -> str:
     """sha256 of the method and its params as canonical JSON (sorted keys, secrets left out)."""
     kept = {name: value for name, value in params.items() if name not in SECRET_PARAMS}
-    # ensure_ascii: a lone surrogate (valid in JSON text) would not encode as UTF-8.
-    text = json.dumps([method, kept], sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    return hashlib.sha256(_CANONICAL([method, kept]).encode("ascii")).hexdigest()
 
 
 @dataclass
