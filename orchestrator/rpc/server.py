@@ -15,6 +15,7 @@ import queue
 import select
 import signal
 import socket
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class Server:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._wake_r.setblocking(False)
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False  # a wake-up byte was sent and not yet taken
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
@@ -187,6 +190,12 @@ class Server:
             reply.add_done_callback(partial(self._finished, pending, index))
             return
         self._done.put((pending, index, reply))
+        # One wake-up for the answers of a group commit, not one per answer: the
+        # loop takes every answer queued so far when it wakes (see _collect).
+        with self._wake_lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
         with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
 
@@ -204,6 +213,12 @@ class Server:
         with contextlib.suppress(BlockingIOError, OSError):
             while self._wake_r.recv(4096):
                 pass
+        # In this order: a thread that queues an answer from now on sends a byte
+        # this call has not taken, so the loop wakes again; answers queued
+        # before are taken below. (Resetting before taking the bytes could take
+        # the byte of an answer queued after the queue was emptied.)
+        with self._wake_lock:
+            self._wake_pending = False
         while True:
             try:
                 pending, index, reply = self._done.get_nowait()
