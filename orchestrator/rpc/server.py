@@ -35,7 +35,8 @@ POLL_MS = 200
 # SIGTERM waits to be seen (pyzmq resumes a recv that a signal interrupted).
 IDLE_MS = 50
 DRAIN = 64  # messages taken per wake-up before looking at finished calls again
-# At stop, how long calls waiting for their group commit may take to be answered.
+# At stop, how long (from SIGTERM) calls waiting for their group commit may take to
+# be answered; the worker sets it from rpc.stop_timeout (see `stop_budget`).
 DRAIN_SECONDS = 30.0
 
 
@@ -55,6 +56,9 @@ class Server:
         self.max_message_bytes = max_message_bytes
         self.sock = zmq.Context.instance().socket(zmq.ROUTER)
         self.stopping = False
+        # Seconds from SIGTERM within which the loop answers what is in flight.
+        self.stop_budget = DRAIN_SECONDS
+        self._stop_began = 0.0
         self._done: queue.SimpleQueue[tuple[_Pending, int, str | None]] = queue.SimpleQueue()
         self._on_threads = 0  # calls handed to the pool and not answered yet
         self._wake_r, self._wake_w = socket.socketpair()
@@ -65,6 +69,8 @@ class Server:
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
+        if not self.stopping:
+            self._stop_began = time.monotonic()
         self.stopping = True
         # Wake the loop now, not at the end of its poll (pyzmq polls on after a signal).
         with contextlib.suppress(BlockingIOError, OSError):
@@ -199,15 +205,24 @@ class Server:
         with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
 
-    def _drain(self, timeout: float = DRAIN_SECONDS) -> None:
-        """Answer the calls still waiting for their writes (the writer is still running)."""
-        deadline = time.monotonic() + timeout
+    def _drain(self) -> None:
+        """Answer the calls still waiting for their writes (the writer is still running).
+
+        Until `stop_budget` seconds after SIGTERM: a change still queued then
+        goes unanswered (it commits as the writer closes, or not at all; a
+        retry with the same idempotency key gets its answer or applies it once).
+        """
+        deadline = (self._stop_began or time.monotonic()) + self.stop_budget
         self._collect()
-        while self._on_threads and time.monotonic() < deadline:
-            select.select([self._wake_r], [], [], POLL_MS / 1000)
+        while self._on_threads and (left := deadline - time.monotonic()) > 0:
+            select.select([self._wake_r], [], [], min(left, POLL_MS / 1000))
             self._collect()
         if self._on_threads:
-            log.warning("stopping with %d call(s) unanswered after %gs", self._on_threads, timeout)
+            log.warning(
+                "stopping with %d call(s) unanswered %gs after the stop signal",
+                self._on_threads,
+                self.stop_budget,
+            )
 
     def _collect(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):

@@ -17,6 +17,8 @@ from orchestrator.host.parent_death import exit_with_supervisord
 from orchestrator.rpc.server import Server
 
 log = logging.getLogger("nua.rpc")
+# The share of rpc.stop_timeout spent answering calls in flight at stop.
+STOP_BUDGET_SHARE = 0.8
 
 
 def main() -> int:
@@ -44,6 +46,9 @@ def main() -> int:
 
     worker = open_worker(where)
     server.max_message_bytes = int(worker.settings["rpc.max_message_bytes"])
+    # supervisord kills the worker rpc.stop_timeout seconds after SIGTERM: answer
+    # what is in flight within most of it, and keep the rest to close the database.
+    server.stop_budget = STOP_BUDGET_SHARE * float(worker.settings["rpc.stop_timeout"])
     try:
         threads = int(worker.settings["rpc.threads"])
         return server.serve(worker.processor, worker.pool, threads)

@@ -10,10 +10,12 @@ deadline.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,19 @@ class LaterMethods(Namespace):
         return taken
 
 
+@dataclass
+class Serving:
+    server: Server
+    loop: threading.Thread
+    methods: LaterMethods
+    client: zmq.Socket  # type: ignore[type-arg]
+
+    def stop(self) -> None:
+        self.server.stop(signal.SIGTERM, None)
+        self.loop.join(timeout=10)
+        assert not self.loop.is_alive(), "the serve loop did not stop"
+
+
 @pytest.fixture
 def serving(tmp_path: Path):  # type: ignore[no-untyped-def]
     registry = Registry()
@@ -68,14 +83,14 @@ def serving(tmp_path: Path):  # type: ignore[no-untyped-def]
     client = context.socket(zmq.DEALER)
     client.setsockopt(zmq.LINGER, 0)
     client.connect(endpoint)
+    running = Serving(server, loop, methods, client)
     try:
-        yield methods, client
+        yield running
     finally:
         client.close()
         context.term()
-        server.stop(signal.SIGTERM, None)
-        loop.join(timeout=10)
-        assert not loop.is_alive(), "the serve loop did not stop"
+        if loop.is_alive():
+            running.stop()
 
 
 def _finish_all_at_once(futures: list[Future[Any]]) -> None:
@@ -121,8 +136,8 @@ def _answers(client: zmq.Socket, count: int, deadline_s: float = 10.0) -> dict[i
 
 
 @pytest.mark.timeout(120)
-def test_answers_completed_together_on_many_threads_all_arrive(serving) -> None:  # type: ignore[no-untyped-def]
-    methods, client = serving
+def test_answers_completed_together_on_many_threads_all_arrive(serving: Serving) -> None:
+    methods, client = serving.methods, serving.client
     for round_ in range(ROUNDS):
         ids = range(round_ * CALLS, (round_ + 1) * CALLS)
         _send_later_calls(client, ids)
@@ -135,10 +150,38 @@ def test_answers_completed_together_on_many_threads_all_arrive(serving) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_an_answer_finished_long_after_the_others_still_wakes_the_loop(serving) -> None:  # type: ignore[no-untyped-def]
-    methods, client = serving
+def test_an_answer_finished_long_after_the_others_still_wakes_the_loop(serving: Serving) -> None:
+    methods, client = serving.methods, serving.client
     _send_later_calls(client, range(3))
     for n, future in enumerate(_take(methods, 3)):
         future.set_result(n)
         # Each answer alone, after the loop has taken the one before.
         assert _answers(client, 1), f"answer {n} was not sent"
+
+
+@pytest.mark.timeout(60)
+def test_at_stop_calls_in_flight_are_answered_first(serving: Serving) -> None:
+    _send_later_calls(serving.client, range(2))
+    first, second = _take(serving.methods, 2)
+    first.set_result("before")
+    assert _answers(serving.client, 1)[0]["result"] == "before"
+    serving.server.stop(signal.SIGTERM, None)
+    second.set_result("during the stop")
+    serving.loop.join(timeout=10)
+    assert not serving.loop.is_alive()
+    assert _answers(serving.client, 1)[1]["result"] == "during the stop"
+
+
+@pytest.mark.timeout(60)
+def test_a_call_never_answered_holds_the_stop_no_longer_than_its_budget(
+    serving: Serving, caplog: pytest.LogCaptureFixture
+) -> None:
+    serving.server.stop_budget = 0.5
+    _send_later_calls(serving.client, range(1))
+    _take(serving.methods, 1)  # and never finished
+    began = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="nua.rpc"):
+        serving.stop()
+    # Well under the default 30 s and the 10 s join above; 0.5 s plus a poll.
+    assert time.monotonic() - began < 5
+    assert "stopping with 1 call(s) unanswered 0.5s after the stop signal" in caplog.text
