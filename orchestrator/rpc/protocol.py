@@ -183,16 +183,12 @@ class Processor:
                 IDEMPOTENCY.reset(token)
         if isinstance(result, Future):
             return _answer_later(call, method, result)
-        try:
-            # Encoded here, once: a result JSON cannot carry is an error with the call's id.
-            encoded = _ENCODE(result)
-        except Exception as exc:
-            return _failure(call, method, exc)
-        return f'{{"jsonrpc":"2.0","result":{encoded},"id":{_id_json(call.id)}}}'
+        return _success(call, method, result)
 
 
 def _success(call: Call, method: Method, result: Any) -> str:
     try:
+        # Encoded here, once: a result JSON cannot carry is an error with the call's id.
         encoded = _ENCODE(result)
     except Exception as exc:
         return _failure(call, method, exc)
