@@ -205,22 +205,32 @@ def test_sigterm_with_a_write_in_flight_commits_and_exits_0(faulty: Orchestrator
     assert integrity(db) == ["ok"]
 
 
+def _hold_a_write(orch: Orchestrator, hold: Path) -> Call:
+    """A user.add of "held" in its transaction, holding the writer while `hold` exists."""
+    hold.touch()
+    holder = RpcClient(orch.locations.rpc_endpoint, timeout=30.0, retries=0)
+    held = Call(
+        lambda: holder.call(
+            "fault.hold_write", {"username": "held", "seconds": 30, "hold": str(hold)}
+        )
+    )
+    held.start()
+    wait_for(
+        lambda: write_lock_held(orch.locations.database),
+        timeout=10,
+        what="the write to be in its transaction",
+    )
+    return held
+
+
 def test_sigterm_answers_a_write_queued_behind_the_one_in_flight(faulty: Orchestrator) -> None:
     # user.add runs on the loop and answers when its commit is done, holding no
     # thread: at SIGTERM the worker must still wait for that commit and answer it.
     faulty.start()
     db = faulty.locations.database
     hold = faulty.home / "hold"
-    hold.touch()
+    held = _hold_a_write(faulty, hold)
     endpoint = faulty.locations.rpc_endpoint
-    first = RpcClient(endpoint, timeout=30.0, retries=0)
-    held = Call(
-        lambda: first.call(
-            "fault.hold_write", {"username": "held", "seconds": 30, "hold": str(hold)}
-        )
-    )
-    held.start()
-    wait_for(lambda: write_lock_held(db), timeout=10, what="the write to be in its transaction")
     second = RpcClient(endpoint, timeout=30.0, retries=0)
     queued = Call(lambda: second.call("user.add", {"username": "queued", "email": "q@example.com"}))
     queued.start()
@@ -257,18 +267,8 @@ def test_adds_waiting_for_their_commit_hold_no_thread(short_home: Path) -> None:
     hold = orch.home / "hold"
     try:
         orch.start()
-        hold.touch()
+        held = _hold_a_write(orch, hold)
         endpoint = orch.locations.rpc_endpoint
-        holder = RpcClient(endpoint, timeout=30.0, retries=0)
-        held = Call(
-            lambda: holder.call(
-                "fault.hold_write", {"username": "held", "seconds": 30, "hold": str(hold)}
-            )
-        )
-        held.start()
-        wait_for(
-            lambda: write_lock_held(orch.locations.database), timeout=10, what="the held write"
-        )
         adds = [
             Call(
                 lambda n=n: RpcClient(endpoint, timeout=30.0, retries=0).call(

@@ -6,17 +6,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from orchestrator.db.engine import make_engine
 from orchestrator.db.models import IdempotencyRecord, User
 from orchestrator.db.prepared import Prepared, Statements
-from orchestrator.db.schema import upgrade
 
 MOMENT = datetime(2026, 12, 4, 18, 45, 57, 123456, tzinfo=UTC)
 USER_COLUMNS = ("username", "email", "role", "password_hash", "created_at", "updated_at")
@@ -24,15 +21,6 @@ INSERT_USER = Prepared(insert(User).returning(User.id), USER_COLUMNS)
 RECORD = Prepared(
     insert(IdempotencyRecord), ("key", "method", "fingerprint", "result", "created_at")
 )
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'nua.db'}", busy_timeout_ms=100)
-    with engine.connect() as connection:
-        upgrade(connection)
-    yield engine
-    engine.dispose()
 
 
 def _row(name: str) -> dict[str, object]:

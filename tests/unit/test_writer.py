@@ -7,9 +7,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +16,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from orchestrator.db.engine import make_engine
 from orchestrator.db.prepared import Prepared, Statements
-from orchestrator.db.schema import upgrade
 from orchestrator.rpc.errors import Conflict, Unavailable
 from orchestrator.rpc.writer import IDEMPOTENCY, Answers, Writer, fingerprint
 from tests.support.polling import wait_for
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    # A short busy timeout, so that a held lock is felt within the test.
-    engine = make_engine(f"sqlite:///{tmp_path / 'nua.db'}", busy_timeout_ms=100)
-    with engine.connect() as connection:
-        upgrade(connection)
-    yield engine
-    engine.dispose()
 
 
 def _add(name: str):  # returns a job: Session -> result
@@ -52,6 +39,16 @@ def _add(name: str):  # returns a job: Session -> result
 def _count(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM users")).scalar_one()
+
+
+@contextmanager
+def _keyed(*idempotency: str) -> Iterator[None]:
+    """Run the block as a call carrying (key, method[, fingerprint])."""
+    token = IDEMPOTENCY.set(idempotency)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        IDEMPOTENCY.reset(token)
 
 
 def _start(writer: Writer) -> Writer:
@@ -141,19 +138,12 @@ def test_the_same_idempotency_key_applies_once_and_returns_the_first_answer(
 ) -> None:
     writer = _start(Writer(engine))
     try:
-        token = IDEMPOTENCY.set(("key-1", "user.add"))
-        try:
+        with _keyed("key-1", "user.add"):
             assert writer.write(_add("once")) == "once"
             # The retry's job would fail (same username); the stored answer comes back.
             assert writer.write(_add("once")) == "once"
-        finally:
-            IDEMPOTENCY.reset(token)
-        token = IDEMPOTENCY.set(("key-1", "user.delete"))
-        try:
-            with pytest.raises(Conflict):
-                writer.write(_add("other"))
-        finally:
-            IDEMPOTENCY.reset(token)
+        with _keyed("key-1", "user.delete"), pytest.raises(Conflict):
+            writer.write(_add("other"))
     finally:
         writer.stop()
     assert _count(engine) == 1
@@ -213,18 +203,12 @@ def test_a_statements_job_with_a_key_applies_once_and_returns_the_first_answer(
 ) -> None:
     writer = _start(Writer(engine))
     try:
-        token = IDEMPOTENCY.set(("key-s", "user.add", fingerprint("user.add", {"n": "once"})))
-        try:
+        with _keyed("key-s", "user.add", fingerprint("user.add", {"n": "once"})):
             assert writer.write_statements(_add_statements("once")) == "once"
             assert writer.write_statements(_add_statements("once")) == "once"
-        finally:
-            IDEMPOTENCY.reset(token)
-        token = IDEMPOTENCY.set(("key-s", "user.add", fingerprint("user.add", {"n": "other"})))
-        try:
-            with pytest.raises(Conflict):
-                writer.write_statements(_add_statements("other"))
-        finally:
-            IDEMPOTENCY.reset(token)
+        other = fingerprint("user.add", {"n": "other"})
+        with _keyed("key-s", "user.add", other), pytest.raises(Conflict):
+            writer.write_statements(_add_statements("other"))
     finally:
         writer.stop()
     assert _count(engine) == 1
@@ -278,11 +262,8 @@ def _keys(engine: Engine) -> list[str]:
 
 
 def _write_with_key(writer: Writer, key: str, job: Any) -> Any:
-    token = IDEMPOTENCY.set((key, "user.add"))
-    try:
+    with _keyed(key, "user.add"):
         return writer.write(job)
-    finally:
-        IDEMPOTENCY.reset(token)
 
 
 def test_an_answer_older_than_the_window_is_not_returned(engine: Engine) -> None:
@@ -374,11 +355,8 @@ def test_a_key_reused_with_other_params_is_a_conflict_and_changes_nothing(engine
     other_params = {"username": "twice", "email": "twice@example.com"}
 
     def call(params: dict[str, Any], job: Any) -> Any:
-        token = IDEMPOTENCY.set(("k", "user.add", fingerprint("user.add", params)))
-        try:
+        with _keyed("k", "user.add", fingerprint("user.add", params)):
             return writer.write(job)
-        finally:
-            IDEMPOTENCY.reset(token)
 
     try:
         assert call(first_params, _add("once")) == "once"
@@ -400,11 +378,8 @@ def test_an_answer_stored_without_a_fingerprint_is_returned_as_before(engine: En
     writer = _start(Writer(engine))
     try:
         assert _write_with_key(writer, "k", _add("old")) == "old"  # (key, method): none stored
-        token = IDEMPOTENCY.set(("k", "user.add", fingerprint("user.add", {"username": "x"})))
-        try:
+        with _keyed("k", "user.add", fingerprint("user.add", {"username": "x"})):
             assert writer.write(_add("new")) == "old"
-        finally:
-            IDEMPOTENCY.reset(token)
     finally:
         writer.stop()
     assert _count(engine) == 1
