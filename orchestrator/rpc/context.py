@@ -52,10 +52,6 @@ class WorkerContext:
         """
         return self.writer.write(job)
 
-    def write_statements(self, job: Callable[[Statements], T]) -> T:
-        """Like `write`, for a job that only runs prepared statements (no ORM): faster."""
-        return self.writer.write_statements(job)
-
     def in_thread(self, work: Callable[[], T]) -> Future[T]:
         """Run `work` on one of the worker's threads, with this call's context (its key).
 
