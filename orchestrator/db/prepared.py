@@ -71,13 +71,12 @@ class Statements:
     def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Any:
         """Execute `prepared` with `params`; the DBAPI cursor, to fetch from."""
         form = prepared.form(self.dialect)
-        given = params or {}
-        values = [
-            given[name] if process is None or given[name] is None else process(given[name])
-            for name, process in zip(form.names, form.processors, strict=True)
-        ]
-        bound: Any = values if form.positional else dict(zip(form.names, values, strict=True))
-        return self._execute(form.sql, bound)
+        return self._execute(form.sql, _bind(form, params or {}))
+
+    def run_many(self, prepared: Prepared, rows: list[Mapping[str, Any]]) -> None:
+        """Execute `prepared` once per row of params, in one driver call (executemany)."""
+        form = prepared.form(self.dialect)
+        self._execute(form.sql, [_bind(form, row) for row in rows], many=True)
 
     def scalar(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row `prepared` returns, or None without a row."""
@@ -103,10 +102,13 @@ class Statements:
             raise
         self._execute(f"RELEASE SAVEPOINT {name}")
 
-    def _execute(self, sql: str, params: Any = ()) -> Any:
+    def _execute(self, sql: str, params: Any = (), many: bool = False) -> Any:
         cursor = self.connection.cursor()
         try:
-            cursor.execute(sql, params)
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
         except self.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 sql,
@@ -117,3 +119,12 @@ class Statements:
                 dialect=self.dialect,
             ) from exc
         return cursor
+
+
+def _bind(form: _Form, given: Mapping[str, Any]) -> Any:
+    """The parameters of one execution of `form`, through its bind processors."""
+    values = [
+        given[name] if process is None or given[name] is None else process(given[name])
+        for name, process in zip(form.names, form.processors, strict=True)
+    ]
+    return values if form.positional else dict(zip(form.names, values, strict=True))

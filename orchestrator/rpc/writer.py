@@ -22,8 +22,9 @@ import queue
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -178,6 +179,10 @@ class Writer:
         self._thread = threading.Thread(target=self._loop, name="nua-writer", daemon=True)
         self.commits = 0
         self.jobs = 0
+        # Batches run again one job at a time, after a failing job or a stored key.
+        self.reruns = 0
+        # Whether the next batch runs one savepoint per job (after a failure).
+        self._one_by_one = False
 
     def start(self) -> None:
         self._thread.start()
@@ -288,14 +293,58 @@ class Writer:
                 item.future.set_exception(value)
 
     def _try_commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
+        """Commit `batch`: all together when no job fails, else one savepoint per job.
+
+        Jobs rarely fail, so a batch first runs without savepoints and records
+        its idempotency answers in one statement. A job's error, or a key
+        stored already (a retry), rolls that attempt back, and the batch runs
+        again one savepoint per job, which isolates the failure and finds the
+        stored answers. After a failure the next batches run that way until
+        one has no failed job, so that a run of failing calls is not paid twice.
+        """
+        if not self._one_by_one:
+            try:
+                return self._commit_together(batch)
+            except _RunOneByOne:
+                self.reruns += 1
+                self._one_by_one = True
+        outcomes = self._commit_one_by_one(batch)
+        self._one_by_one = not all(ok for ok, _value in outcomes)
+        return outcomes
+
+    @contextmanager
+    def _transaction(self) -> Iterator[tuple[Session, Statements]]:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             # The connection of this transaction (BEGIN IMMEDIATE is sent now).
             driver = session.connection().connection.driver_connection
-            statements = Statements(driver, self.engine.dialect)
+            yield session, Statements(driver, self.engine.dialect)
+
+    def _commit_together(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """Every job, then every answer in one executemany; _RunOneByOne if any fails."""
+        results: list[Any] = []
+        with self._transaction() as (session, statements):
             for item in batch:
-                outcomes.append(self._run_one(session, statements, item))
-        return outcomes
+                try:
+                    results.append(self._run_job(session, statements, item))
+                except OperationalError:
+                    raise
+                except Exception as exc:
+                    raise _RunOneByOne from exc
+            answers = [
+                self._answer_row(item.idempotency, result)
+                for item, result in zip(batch, results, strict=True)
+                if item.idempotency is not None
+            ]
+            if answers:
+                try:
+                    statements.run_many(_RECORD_ANSWER, answers)
+                except IntegrityError as exc:  # a key stored already, or twice in the batch
+                    raise _RunOneByOne from exc
+        return [(True, result) for result in results]
+
+    def _commit_one_by_one(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        with self._transaction() as (session, statements):
+            return [self._run_one(session, statements, item) for item in batch]
 
     def _run_one(self, session: Session, statements: Statements, item: _Job) -> tuple[bool, Any]:
         try:
@@ -361,17 +410,23 @@ class Writer:
     ) -> Any:
         with self._savepoint(session, statements, item):
             result = self._run_job(session, statements, item)
-            statements.run(
-                _RECORD_ANSWER,
-                {
-                    "key": key,
-                    "method": method,
-                    "fingerprint": fingerprint,
-                    "result": result,
-                    "created_at": self.answers.clock(),
-                },
-            )
+            statements.run(_RECORD_ANSWER, self._answer_row((key, method, fingerprint), result))
         return result
+
+    def _answer_row(self, idempotency: Idempotency, result: Any) -> dict[str, Any]:
+        """The stored answer of a keyed call: `result`, under its key, method and fingerprint."""
+        key, method, *params = idempotency
+        return {
+            "key": key,
+            "method": method,
+            "fingerprint": params[0] if params else None,
+            "result": result,
+            "created_at": self.answers.clock(),
+        }
+
+
+class _RunOneByOne(Exception):
+    """A batch run together met a failing job or a stored key: run it one job at a time."""
 
 
 def _is_key_taken(exc: BaseException) -> bool:

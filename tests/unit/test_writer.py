@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -403,3 +403,121 @@ def test_fingerprint_is_canonical_and_leaves_secrets_out() -> None:
     )
     # Any text JSON can carry, lone surrogates included, can be fingerprinted.
     assert len(fingerprint("user.add", {"username": "\ud800\u00e9"})) == 64
+
+
+# -- a batch runs together, or one job at a time after a failure -----------------------------
+
+
+@contextmanager
+def _sql_seen(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run on connections opened by `engine` inside the block."""
+    seen: list[str] = []
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(seen.append)
+
+    event.listen(engine, "connect", trace)
+    engine.dispose()  # connections opened from now on are traced
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "connect", trace)
+        engine.dispose()
+
+
+def _run_batch(writer: Writer, jobs: list[tuple[tuple[str, ...] | None, Any]]) -> list[Any]:
+    """Queue `jobs` ((idempotency, statements job)) behind a blocker, so that they form one
+    batch; their futures."""
+    gate = threading.Event()
+    first = writer.submit(lambda session: gate.wait(10))
+    wait_for(lambda: writer._queue.empty(), timeout=5, what="the blocker to run")
+    futures = []
+    for idempotency, job in jobs:
+        token = IDEMPOTENCY.set(idempotency)  # type: ignore[arg-type]
+        try:
+            futures.append(writer.submit(job, statements=True))
+        finally:
+            IDEMPOTENCY.reset(token)
+    gate.set()
+    first.result(timeout=10)
+    for future in futures:
+        future.exception(timeout=10)
+    return futures
+
+
+def _savepoints(seen: list[str], name: str = "") -> int:
+    return sum(sql.startswith(f"SAVEPOINT {name}") for sql in seen)
+
+
+def test_a_batch_without_failures_commits_without_savepoints_and_stores_every_answer(
+    engine: Engine,
+) -> None:
+    writer = _start(Writer(engine))
+    try:
+        with _sql_seen(engine) as seen:
+            futures = _run_batch(
+                writer, [((f"k{i}", "user.add"), _add_statements(f"t{i}")) for i in range(5)]
+            )
+            assert [f.result() for f in futures] == [f"t{i}" for i in range(5)]
+            assert _savepoints(seen) == 0
+            # The answers go in with one executemany, not one statement each.
+            assert sum("INSERT INTO idempotency_keys" in sql for sql in seen) == 5
+            assert writer.reruns == 0
+            # Each key now returns its first answer and changes nothing more.
+            with _keyed("k3", "user.add"):
+                assert writer.write_statements(_add_statements("t3")) == "t3"
+    finally:
+        writer.stop()
+    assert _count(engine) == 5
+    assert _keys(engine) == [f"k{i}" for i in range(5)]
+
+
+def test_a_failing_job_reruns_its_batch_one_by_one_and_fails_alone(engine: Engine) -> None:
+    writer = _start(Writer(engine))
+    try:
+        with _sql_seen(engine) as seen:
+            futures = _run_batch(
+                writer,
+                [
+                    (("a", "user.add"), _add_statements("a")),
+                    (("bad", "user.add"), _add_statements("bad", twice=True)),
+                    (("c", "user.add"), _add_statements("c")),
+                ],
+            )
+            assert futures[0].result() == "a" and futures[2].result() == "c"
+            with pytest.raises(IntegrityError, match="UNIQUE"):
+                futures[1].result()
+            assert writer.reruns == 1
+            assert _savepoints(seen, "nua_job") == 3  # the rerun: one savepoint per job
+            # The next batch runs one by one too; being clean, the one after runs together.
+            writer.write_statements(_add_statements("d"))
+            assert _savepoints(seen, "nua_job") == 4
+            writer.write_statements(_add_statements("e"))
+            assert _savepoints(seen, "nua_job") == 4
+            assert writer.reruns == 1
+    finally:
+        writer.stop()
+    assert _count(engine) == 4
+    assert _keys(engine) == ["a", "c"]  # a failed call's key keeps no answer
+
+
+def test_a_retry_in_a_batch_gets_the_first_answer_and_applies_once(engine: Engine) -> None:
+    writer = _start(Writer(engine))
+    try:
+        with _keyed("first", "user.add"):
+            assert writer.write_statements(_add_statements("one")) == "one"
+        futures = _run_batch(
+            writer,
+            [
+                (("first", "user.add"), _add_statements("one")),  # a retry of a stored call
+                (("twice", "user.add"), _add_statements("two")),  # sent twice in one batch
+                (("twice", "user.add"), _add_statements("two")),
+                (("other", "user.add"), _add_statements("three")),
+            ],
+        )
+        assert [f.result() for f in futures] == ["one", "two", "two", "three"]
+        assert writer.reruns == 1
+    finally:
+        writer.stop()
+    assert _count(engine) == 3
+    assert _keys(engine) == ["first", "other", "twice"]
