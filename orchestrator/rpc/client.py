@@ -26,6 +26,18 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _DECODE = json.JSONDecoder().decode
 
 
+def new_idempotency_key() -> str:
+    """32 hex digits: the time in milliseconds (48 bits), then 80 random bits.
+
+    Time first, as in UUIDv7: the worker's index of stored answers then grows
+    at its end, so the answers of one group commit share a page instead of
+    each dirtying a random one (a write, then a flush, per call). 80 random
+    bits keep keys made in the same millisecond apart. os.urandom is what
+    secrets.token_hex uses; importing secrets costs 4 ms.
+    """
+    return f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}{os.urandom(10).hex()}"
+
+
 class ClientError(Exception):
     """Base of the errors a call can raise."""
 
@@ -230,8 +242,7 @@ class RpcClient:
         key: str | None = None
         if isinstance(params, dict):
             if IDEMPOTENCY_PARAM not in params:
-                # os.urandom is what secrets.token_hex uses; importing secrets costs 4 ms.
-                params = {**params, IDEMPOTENCY_PARAM: os.urandom(16).hex()}
+                params = {**params, IDEMPOTENCY_PARAM: new_idempotency_key()}
             key = params[IDEMPOTENCY_PARAM]
             key = key if isinstance(key, str) else None
         payload = _request(method, params, request_id)

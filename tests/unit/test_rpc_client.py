@@ -8,6 +8,7 @@ what the worker does is covered end to end in tests/e2e/test_rpc_client.py.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -29,6 +30,7 @@ from orchestrator.rpc.client import (
     NotRunningError,
     ParseError,
     RpcClient,
+    new_idempotency_key,
 )
 
 Handler = Callable[[dict[str, Any]], Any]
@@ -103,7 +105,7 @@ def test_a_call_returns_the_result_and_sends_a_key_with_named_params(
         assert client.call("system.ping") == "done"
         assert client.call("user.get", ["a"]) == "done"
     named, bare, positional = peer.received
-    assert len(named["params"]["idempotency_key"]) == 32
+    assert re.fullmatch("[0-9a-f]{32}", named["params"]["idempotency_key"])
     assert "params" not in bare
     assert positional["params"] == ["a"]
 
@@ -265,3 +267,14 @@ def test_the_connection_monitor_does_not_depend_on_file_descriptor_numbers(
             assert client.call("system.ping") == "pong"
     finally:
         squatter.close(linger=0)
+
+
+def test_idempotency_keys_are_unique_and_ordered_by_time() -> None:
+    # Time-ordered keys land at the end of the worker's key index (one page per commit).
+    keys = [new_idempotency_key() for _ in range(2000)]
+    assert len(set(keys)) == len(keys)
+    stamps = [int(key[:12], 16) for key in keys]
+    assert stamps == sorted(stamps)
+    now_ms = time.time_ns() // 1_000_000
+    assert now_ms - 60_000 < stamps[-1] <= now_ms
+    assert all(re.fullmatch("[0-9a-f]{32}", key) for key in keys)
