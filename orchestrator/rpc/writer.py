@@ -2,9 +2,10 @@
 
 With `synchronous=FULL` every commit waits for the disk; committing each
 request alone caps writes at the disk's flush rate. The writer thread takes
-every job waiting in its queue, runs each in its own SAVEPOINT (a failing
-job is rolled back alone), commits once, and only then answers them all:
-an acknowledged write is on disk.
+every job waiting in its queue, runs them (together; or, when one fails,
+again each in its own SAVEPOINT, so that a failing job is rolled back
+alone), commits once, and only then answers them all: an acknowledged
+write is on disk.
 
 A job is given either the batch's ORM Session (`write`) or, when it only
 runs prepared statements, the driver connection (`write_statements`,
