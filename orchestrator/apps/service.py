@@ -20,7 +20,7 @@ from orchestrator.apps.uploads import Uploads
 from orchestrator.db.models import App, Job, Release, utcnow
 from orchestrator.host.locations import Locations
 from orchestrator.rpc.errors import Conflict, InvalidArgument, NotFound, Unavailable
-from orchestrator.rpc.writer import IDEMPOTENCY
+from orchestrator.rpc.idempotency import IDEMPOTENCY
 from orchestrator.supervisor import control
 
 log = logging.getLogger("nua.apps")

@@ -33,9 +33,9 @@ from orchestrator.rpc.errors import (
     InvalidArgument,
     RpcError,
 )
+from orchestrator.rpc.idempotency import IDEMPOTENCY, fingerprint
 from orchestrator.rpc.param_types import first_mismatch
 from orchestrator.rpc.registry import IDEMPOTENCY_PARAM, Method, Registry
-from orchestrator.rpc.writer import IDEMPOTENCY, fingerprint
 
 log = logging.getLogger("nua.rpc")
 

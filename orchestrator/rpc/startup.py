@@ -15,9 +15,10 @@ from orchestrator.db.schema import current_revision
 from orchestrator.db.url import database_url, display_url
 from orchestrator.host.locations import Locations
 from orchestrator.rpc.context import WorkerContext
+from orchestrator.rpc.idempotency import Answers
 from orchestrator.rpc.protocol import Processor
 from orchestrator.rpc.registry import build_registry, namespace_classes
-from orchestrator.rpc.writer import Answers, Writer
+from orchestrator.rpc.writer import Writer
 from orchestrator.settings import store
 from orchestrator.settings.defaults import load_defaults
 from orchestrator.settings.effective import effective_settings

@@ -15,50 +15,35 @@ not pay the ORM's per-statement cost in the one thread every change waits on.
 
 from __future__ import annotations
 
-import contextvars
-import hashlib
-import json
 import logging
 import queue
-import resource
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, bindparam, delete, insert, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import IdempotencyRecord, utcnow
-from orchestrator.db.prepared import Prepared, Statements
-from orchestrator.rpc.errors import Conflict, Unavailable
+from orchestrator.db.prepared import Statements
+from orchestrator.rpc.idempotency import (
+    IDEMPOTENCY,
+    MISSING,
+    RECORD_ANSWER,
+    Answers,
+    Idempotency,
+    answer_row,
+    is_key_taken,
+    stored_answer,
+)
+from orchestrator.rpc.write_errors import commit_error, is_busy
 
 log = logging.getLogger("nua.rpc.writer")
 T = TypeVar("T")
-
-# (key, method, fingerprint of its params) of the changing call being served by this
-# thread, if it carries a key; (key, method) alone skips the params check.
-Idempotency = tuple[str, str] | tuple[str, str, str | None]
-IDEMPOTENCY: contextvars.ContextVar[Idempotency | None] = contextvars.ContextVar(
-    "idempotency", default=None
-)
-# Parameters left out of a fingerprint: a fast hash of a password, stored next to
-# the answer, could be brute-forced from a copy of the database.
-SECRET_PARAMS = frozenset({"password", "secret", "token"})
-# Built once (json.dumps with options builds an encoder per call). ensure_ascii
-# (the default): a lone surrogate, valid in JSON text, would not encode as UTF-8.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
-
-
-def fingerprint(method: str, params: dict[str, Any]) -> str:
-    """sha256 of the method and its params as canonical JSON (sorted keys, secrets left out)."""
-    kept = {name: value for name, value in params.items() if name not in SECRET_PARAMS}
-    return hashlib.sha256(_CANONICAL([method, kept]).encode("ascii")).hexdigest()
 
 
 @dataclass
@@ -69,95 +54,10 @@ class _Job:
     future: Future[Any] = field(default_factory=Future)
 
 
-_ANSWER = select(
-    IdempotencyRecord.method,
-    IdempotencyRecord.fingerprint,
-    IdempotencyRecord.result,
-    (IdempotencyRecord.created_at < bindparam("cutoff")).label("expired"),
-).where(IdempotencyRecord.key == bindparam("key"))
-_FORGET_ONE = delete(IdempotencyRecord).where(IdempotencyRecord.key == bindparam("key"))
-_RECORD_ANSWER = Prepared(
-    insert(IdempotencyRecord), ("key", "method", "fingerprint", "result", "created_at")
-)
-
-
-def stored_answer(
-    session: Session, key: str, method: str, cutoff: datetime, params_hash: str | None = None
-) -> Any:
-    """The answer stored for `key` since `cutoff`, MISSING if none.
-
-    Conflict if the key was used for another method, or with other params
-    (`params_hash` is their fingerprint; an answer stored without one is not
-    compared). An answer from before `cutoff` (older than the window) is
-    forgotten here, so that the key can be used again: pruning runs only now
-    and then.
-    """
-    row = session.execute(_ANSWER, {"key": key, "cutoff": cutoff}).first()
-    if row is None:
-        return MISSING
-    if row.expired:
-        session.execute(_FORGET_ONE, {"key": key})
-        return MISSING
-    if row.method != method:
-        raise Conflict(f"idempotency key already used for {row.method}", field="idempotency_key")
-    if params_hash is not None and row.fingerprint not in (None, params_hash):
-        raise Conflict(
-            f"idempotency key already used for {method} with other parameters; "
-            "a new request needs a new key",
-            field="idempotency_key",
-        )
-    return row.result
-
-
-MISSING = object()
 # How long a batch may wait for the callers of the last commit to come back:
 # a share of what that commit took (mostly its flush), and never longer than this.
 GATHER_SHARE = 0.5
 GATHER_MAX = 0.005
-
-
-@dataclass
-class Answers:
-    """How long idempotency answers count, and pruning the old ones while the worker runs.
-
-    The writer prunes at most once every `prune_every` seconds, in a
-    transaction of its own after a group commit: the table only grows through
-    writes, so an idle worker has nothing to prune. `clock` (wall time, for
-    created_at) and `monotonic` (for the interval) are injectable for tests.
-    """
-
-    hours: float = 24.0
-    prune_every: float = 600.0
-    clock: Callable[[], datetime] = utcnow
-    monotonic: Callable[[], float] = time.monotonic
-    last_prune: float | None = None
-    pruned: int = 0
-
-    def cutoff(self) -> datetime:
-        """Answers created before this are too old to return."""
-        return self.clock() - timedelta(hours=self.hours)
-
-    def prune(self, engine: Engine) -> int:
-        """Delete the answers older than the window now; how many went."""
-        self.last_prune = self.monotonic()
-        with Session(engine) as session, session.begin():
-            gone = session.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.created_at < self.cutoff())
-            ).rowcount
-        self.pruned += gone
-        if gone:
-            log.info("forgot %d idempotency answer(s) older than %gh", gone, self.hours)
-        return gone
-
-    def prune_if_due(self, engine: Engine) -> None:
-        """Prune when `prune_every` seconds passed since the last time; never raises."""
-        if self.last_prune is not None and self.monotonic() - self.last_prune < self.prune_every:
-            return
-        try:
-            self.prune(engine)
-        except Exception as exc:
-            # Pruning is housekeeping: a busy or full database must not stop the writer.
-            log.warning("pruning old idempotency answers failed (retried later): %s", exc)
 
 
 class Writer:
@@ -332,13 +232,13 @@ class Writer:
                 except Exception as exc:
                     raise _RunOneByOne from exc
             answers = [
-                self._answer_row(item.idempotency, result)
+                answer_row(item.idempotency, result, self.answers.clock())
                 for item, result in zip(batch, results, strict=True)
                 if item.idempotency is not None
             ]
             if answers:
                 try:
-                    statements.run_many(_RECORD_ANSWER, answers)
+                    statements.run_many(RECORD_ANSWER, answers)
                 except IntegrityError as exc:  # a key stored already, or twice in the batch
                     raise _RunOneByOne from exc
         return [(True, result) for result in results]
@@ -395,7 +295,7 @@ class Writer:
                 previous = stored_answer(session, key, method, cutoff, fingerprint)
             if previous is not MISSING:
                 return previous
-            if not _is_key_taken(first_error):
+            if not is_key_taken(first_error):
                 raise
         # The key's answer had expired (stored_answer just forgot it): a new change.
         return self._apply(session, statements, item, key, method, fingerprint)
@@ -411,70 +311,11 @@ class Writer:
     ) -> Any:
         with self._savepoint(session, statements, item):
             result = self._run_job(session, statements, item)
-            statements.run(_RECORD_ANSWER, self._answer_row((key, method, fingerprint), result))
+            statements.run(
+                RECORD_ANSWER, answer_row((key, method, fingerprint), result, self.answers.clock())
+            )
         return result
-
-    def _answer_row(self, idempotency: Idempotency, result: Any) -> dict[str, Any]:
-        """The stored answer of a keyed call: `result`, under its key, method and fingerprint."""
-        key, method, *params = idempotency
-        return {
-            "key": key,
-            "method": method,
-            "fingerprint": params[0] if params else None,
-            "result": result,
-            "created_at": self.answers.clock(),
-        }
 
 
 class _RunOneByOne(Exception):
     """A batch run together met a failing job or a stored key: run it one job at a time."""
-
-
-def _is_key_taken(exc: BaseException) -> bool:
-    """Whether `exc` says the idempotency key is stored already."""
-    return isinstance(exc, IntegrityError) and "idempotency_keys" in str(exc.orig)
-
-
-def is_busy(exc: BaseException) -> bool:
-    """Whether `exc` is SQLite's "database is locked/busy" (the write lock is held elsewhere)."""
-    if not isinstance(exc, OperationalError):
-        return False
-    text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text
-
-
-def file_size_limit_reached(exc: BaseException) -> bool:
-    """Whether a write failed on the file size limit (RLIMIT_FSIZE) rather than the disk.
-
-    SQLite reports the EFBIG of a write past the limit as a plain write error
-    ("disk I/O error"); with a finite limit in force, that error is the limit.
-    """
-    if not isinstance(exc, OperationalError):
-        return False
-    if getattr(exc.orig, "sqlite_errorname", "") != "SQLITE_IOERR_WRITE":
-        return False
-    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    return soft != resource.RLIM_INFINITY
-
-
-def commit_error(exc: BaseException) -> Unavailable:
-    """What the callers of a failed group commit are told (never SQLite's own words)."""
-    text = str(exc.orig).lower() if isinstance(exc, OperationalError) else ""
-    if "full" in text:
-        return Unavailable(
-            "storage full: the change was not saved; free space in the data location, then retry",
-            reason="storage_full",
-        )
-    if file_size_limit_reached(exc):
-        return Unavailable(
-            "storage full: the change was not saved; the database reached the worker's file "
-            "size limit (ulimit -f, LimitFSIZE=): raise it, then retry",
-            reason="storage_full",
-        )
-    if is_busy(exc):
-        return Unavailable(
-            "the database stayed busy (another process holds its write lock): "
-            "the change was not applied; retry later",
-            reason="busy",
-        )
-    return Unavailable("the change could not be saved; it was not applied", reason="write_failed")

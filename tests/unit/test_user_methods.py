@@ -23,10 +23,11 @@ from orchestrator.db.models import User
 from orchestrator.db.schema import upgrade
 from orchestrator.rpc.context import WorkerContext
 from orchestrator.rpc.errors import AlreadyExists, InvalidArgument, NotFound, RpcError
+from orchestrator.rpc.idempotency import IDEMPOTENCY
 from orchestrator.rpc.methods import user as user_module
 from orchestrator.rpc.methods.user import UserMethods
 from orchestrator.rpc.registry import Registry
-from orchestrator.rpc.writer import IDEMPOTENCY, Writer
+from orchestrator.rpc.writer import Writer
 from orchestrator.security.passwords import Passwords, meets_owasp_minimum
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (a test password)

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.prepared import Prepared, Statements
 from orchestrator.rpc.errors import Conflict, Unavailable
-from orchestrator.rpc.writer import IDEMPOTENCY, Answers, Writer, fingerprint
+from orchestrator.rpc.idempotency import IDEMPOTENCY, Answers, fingerprint
+from orchestrator.rpc.writer import Writer
 from tests.support.polling import wait_for
 
 
@@ -321,7 +322,7 @@ def test_a_failed_prune_is_logged_and_the_writer_goes_on(
     answers.prune = broken  # type: ignore[method-assign]
     writer = _start(Writer(engine, answers=answers))
     try:
-        with caplog.at_level(logging.WARNING, logger="nua.rpc.writer"):
+        with caplog.at_level(logging.WARNING, logger="nua.rpc.idempotency"):
             assert _write_with_key(writer, "k1", _add("u1")) == "u1"
             wait_for(lambda: answers.last_prune == 0.0, timeout=5, what="the prune attempt")
             assert _write_with_key(writer, "k2", _add("u2")) == "u2"
