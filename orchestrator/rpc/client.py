@@ -23,7 +23,9 @@ from orchestrator.rpc import frames
 IDEMPOTENCY_PARAM = "idempotency_key"
 # Built once (json.dumps with options builds an encoder per call); NaN is not JSON.
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_DECODE = json.JSONDecoder().decode
+_DECODER = json.JSONDecoder()
+_DECODE = _DECODER.decode
+_SCAN = _DECODER.scan_once
 
 
 def new_idempotency_key() -> str:
@@ -216,6 +218,7 @@ class RpcClient:
     _monitors = itertools.count(1)
     # How often a waiting call looks for news of the connection (a dropped worker).
     WATCH_MS = 50
+    WATCH_S = WATCH_MS / 1000
     # A call sent within this long of the last answer does not first read the news.
     FRESH_S = 0.005
 
@@ -309,7 +312,7 @@ class RpcClient:
                 break
             # A receive timeout on the socket costs less than a poll before recv;
             # it is set again only for the last, shorter wait.
-            wait_ms = max(1, min(self.WATCH_MS, int(remaining * 1000)))
+            wait_ms = self.WATCH_MS if remaining >= self.WATCH_S else max(1, int(remaining * 1000))
             if wait_ms != self._rcvtimeo:
                 sock.setsockopt(zmq.RCVTIMEO, wait_ms)
                 self._rcvtimeo = wait_ms
@@ -351,9 +354,12 @@ def _monitor_event(frames: list[bytes]) -> int:
 
 
 def _request(method: str, params: list[Any] | dict[str, Any] | None, request_id: str) -> bytes:
-    """The request as JSON bytes (its envelope formatted, not encoded: this runs per call)."""
+    """The request as JSON bytes (its envelope formatted, not encoded: this runs per call).
+
+    `request_id` is ours (digits and a hyphen): it needs no escaping.
+    """
     try:
-        head = f'{{"jsonrpc":"2.0","method":{_ENCODE(method)},"id":{_ENCODE(request_id)}'
+        head = f'{{"jsonrpc":"2.0","method":{_ENCODE(method)},"id":"{request_id}"'
         if params is None:
             return f"{head}}}".encode()
         return f'{head},"params":{_ENCODE(params)}}}'.encode()
@@ -362,8 +368,20 @@ def _request(method: str, params: list[Any] | dict[str, Any] | None, request_id:
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
+    """The reply as a dict; None if it is not a JSON object.
+
+    The worker's replies have no whitespace around them: the scanner reads
+    them without the decoder's two whitespace matches; anything else takes
+    the decoder's full path.
+    """
     try:
-        reply = _DECODE(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        try:
+            reply, end = _SCAN(text, 0)
+        except StopIteration:  # not a value at the first character (whitespace, say)
+            end = -1
+        if end != len(text):
+            reply = _DECODE(text)
     except ValueError:
         return None
     return reply if isinstance(reply, dict) else None
