@@ -30,6 +30,7 @@ from orchestrator.rpc.client import (
     NotRunningError,
     ParseError,
     RpcClient,
+    _decode,
     new_idempotency_key,
 )
 
@@ -278,3 +279,19 @@ def test_idempotency_keys_are_unique_and_ordered_by_time() -> None:
     now_ms = time.time_ns() // 1_000_000
     assert now_ms - 60_000 < stamps[-1] <= now_ms
     assert all(re.fullmatch("[0-9a-f]{32}", key) for key in keys)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"id":"1-1","result":1}', {"id": "1-1", "result": 1}),
+        (b' \n{"id":"1-1"}\t ', {"id": "1-1"}),  # whitespace around: the decoder's path
+        (b'{"id":"1-1"} {"id":"1-2"}', None),  # trailing data
+        (b'{"id":"1-1"', None),  # cut short
+        (b'[{"id":"1-1"}]', None),  # not an object
+        (b"\xff\xfe", None),  # not UTF-8
+        (b"", None),
+    ],
+)
+def test_a_reply_is_read_only_when_it_is_one_json_object(data: bytes, expected: Any) -> None:
+    assert _decode(data) == expected
