@@ -27,5 +27,24 @@ def _finite_float(text: str) -> float:
 
 
 # Built once: a decoder per call costs more than the parse of a small message.
-# loads_strict(text): NaN, Infinity and numbers beyond a double raise NotJson.
-loads_strict = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).decode
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_scan = _STRICT.scan_once
+
+
+def loads_strict(text: str) -> Any:
+    """The JSON value `text` holds; NaN, Infinity and numbers beyond a double raise NotJson.
+
+    Text with nothing around its value (what clients send) is read by the
+    scanner alone, without the decoder's two whitespace matches; anything
+    else (whitespace, trailing data, an error) takes the decoder's path and
+    its error messages.
+    """
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    except ValueError:  # NotJson, or the scanner's own error: the decoder says it
+        end = -1
+    if end == len(text):
+        return value
+    return _STRICT.decode(text)
