@@ -160,8 +160,12 @@ class Server:
             reply = self._start(parsed.calls[0])
             if isinstance(reply, Future):
                 self._answer_later(_Pending(envelope, parsed, [None], 0), 0, reply)
-            else:
-                self._send(_Pending(envelope, parsed, [reply], 0))
+            elif reply is not None:  # its answer, as render would give it
+                try:
+                    message = reply.encode()
+                except Exception:  # a last guard, as in _send
+                    message = unrenderable()
+                self._reply(envelope, message)
             return
         pending = _Pending(envelope, parsed, [None] * len(parsed.calls), 0)
         for index, call in enumerate(parsed.calls):
