@@ -15,6 +15,7 @@ import pytest
 from orchestrator.rpc.client import RpcClient, UnavailableError
 from tests.support.faults import integrity, usernames
 from tests.support.orchestrator import Orchestrator
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 TMPFS_SIZE = "4m"
@@ -179,8 +180,9 @@ def test_disk_full_is_a_clear_error_reads_go_on_and_writes_resume(
     acked += ["after-space-freed", refused_name]
     assert client.call("user.count") == len(acked)
     assert orch.program("nua:rpc").pid == worker, "the worker must survive a full disk"
+    # supervisord copies the worker's output to rpc.log on its own time.
+    wait_for(lambda: disk.logged in orch.log("rpc"), what=f"{disk.logged!r} in rpc.log")
     log = orch.log("rpc")
-    assert disk.logged in log, log[-2000:]
     assert "Traceback" not in log
     client.close()
     orch.stop()

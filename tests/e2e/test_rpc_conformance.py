@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.rpc.client import MethodNotFoundError, RpcClient
 from tests.support.orchestrator import Orchestrator
+from tests.support.polling import wait_for
 from tests.support.raw_rpc import RawClient
 
 pytestmark = pytest.mark.e2e
@@ -132,7 +133,10 @@ def test_an_unserialisable_result_is_a_generic_error_with_an_id(
     assert reply["id"] == 1
     assert reply["error"]["code"] == -32603
     assert set(reply["error"]["data"]) == {"error_id"}
-    assert reply["error"]["data"]["error_id"] in served.log("rpc")
+    # The worker logs before it answers, but supervisord copies its output to
+    # rpc.log on its own time: the line may land just after the answer.
+    error_id = reply["error"]["data"]["error_id"]
+    wait_for(lambda: error_id in served.log("rpc"), what=f"error {error_id} in rpc.log")
 
 
 @pytest.mark.parametrize(
