@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 
@@ -26,25 +27,27 @@ def _finite_float(text: str) -> float:
     return value
 
 
-# Built once: a decoder per call costs more than the parse of a small message.
-_STRICT = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
-_scan = _STRICT.scan_once
+def scan_first(decoder: json.JSONDecoder) -> Callable[[str], Any]:
+    """`decoder.decode`, quicker for text with nothing around its value (what peers send).
 
-
-def loads_strict(text: str) -> Any:
-    """The JSON value `text` holds; NaN, Infinity and numbers beyond a double raise NotJson.
-
-    Text with nothing around its value (what clients send) is read by the
-    scanner alone, without the decoder's two whitespace matches; anything
-    else (whitespace, trailing data, an error) takes the decoder's path and
-    its error messages.
+    Such text is read by the scanner alone, without decode's two whitespace
+    matches; anything else (whitespace, trailing data, an error) takes
+    decode's path, so values and error messages are decode's own.
     """
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration:
-        end = -1
-    except ValueError:  # NotJson, or the scanner's own error: the decoder says it
-        end = -1
-    if end == len(text):
-        return value
-    return _STRICT.decode(text)
+    scan, decode = decoder.scan_once, decoder.decode
+
+    def loads(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except (StopIteration, ValueError):  # decode says what is wrong, if anything
+            return decode(text)
+        return value if end == len(text) else decode(text)
+
+    return loads
+
+
+# Built once: a decoder per call costs more than the parse of a small message.
+# loads_strict(text): NaN, Infinity and numbers beyond a double raise NotJson.
+loads_strict = scan_first(
+    json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+)

@@ -18,14 +18,13 @@ from typing import Any
 
 import zmq
 
+from orchestrator.json_strict import scan_first
 from orchestrator.rpc import frames
 
 IDEMPOTENCY_PARAM = "idempotency_key"
 # Built once (json.dumps with options builds an encoder per call); NaN is not JSON.
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_DECODER = json.JSONDecoder()
-_DECODE = _DECODER.decode
-_SCAN = _DECODER.scan_once
+_DECODE = scan_first(json.JSONDecoder())
 
 
 def new_idempotency_key() -> str:
@@ -218,7 +217,6 @@ class RpcClient:
     _monitors = itertools.count(1)
     # How often a waiting call looks for news of the connection (a dropped worker).
     WATCH_MS = 50
-    WATCH_S = WATCH_MS / 1000
     # A call sent within this long of the last answer does not first read the news.
     FRESH_S = 0.005
 
@@ -312,7 +310,9 @@ class RpcClient:
                 break
             # A receive timeout on the socket costs less than a poll before recv;
             # it is set again only for the last, shorter wait.
-            wait_ms = self.WATCH_MS if remaining >= self.WATCH_S else max(1, int(remaining * 1000))
+            wait_ms = int(remaining * 1000)
+            if not 1 <= wait_ms <= self.WATCH_MS:  # clamped (min and max cost more)
+                wait_ms = 1 if wait_ms < 1 else self.WATCH_MS
             if wait_ms != self._rcvtimeo:
                 sock.setsockopt(zmq.RCVTIMEO, wait_ms)
                 self._rcvtimeo = wait_ms
@@ -368,20 +368,9 @@ def _request(method: str, params: list[Any] | dict[str, Any] | None, request_id:
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
-    """The reply as a dict; None if it is not a JSON object.
-
-    The worker's replies have no whitespace around them: the scanner reads
-    them without the decoder's two whitespace matches; anything else takes
-    the decoder's full path.
-    """
+    """The reply as a dict; None if it is not a JSON object."""
     try:
-        text = data.decode("utf-8")
-        try:
-            reply, end = _SCAN(text, 0)
-        except StopIteration:  # not a value at the first character (whitespace, say)
-            end = -1
-        if end != len(text):
-            reply = _DECODE(text)
+        reply = _DECODE(data.decode("utf-8"))
     except ValueError:
         return None
     return reply if isinstance(reply, dict) else None

@@ -111,12 +111,12 @@ class Processor:
         """The response message, or None when there is nothing to send."""
         if parsed.reply is not None:
             return _dump(parsed.reply)
+        if not parsed.batch:  # one call: its answer, or nothing for a notification
+            return None if replies[0] is None else replies[0].encode()
         answers = [r for r in replies if r is not None]
         if not answers:
             return None
-        if parsed.batch:
-            return f"[{','.join(answers)}]".encode()
-        return answers[0].encode()
+        return f"[{','.join(answers)}]".encode()
 
     def process(self, data: bytes) -> bytes | None:
         """All three steps in this thread (the worker hands slow calls to threads)."""

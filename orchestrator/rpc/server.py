@@ -160,12 +160,8 @@ class Server:
             reply = self._start(parsed.calls[0])
             if isinstance(reply, Future):
                 self._answer_later(_Pending(envelope, parsed, [None], 0), 0, reply)
-            elif reply is not None:  # its answer, as render would give it
-                try:
-                    message = reply.encode()
-                except Exception:  # a last guard, as in _send
-                    message = unrenderable()
-                self._reply(envelope, message)
+            else:
+                self._send(envelope, parsed, [reply])
             return
         pending = _Pending(envelope, parsed, [None] * len(parsed.calls), 0)
         for index, call in enumerate(parsed.calls):
@@ -175,7 +171,7 @@ class Server:
             else:
                 pending.replies[index] = reply
         if pending.remaining == 0:
-            self._send(pending)
+            self._send(pending.envelope, pending.parsed, pending.replies)
 
     def _start(self, call: Call) -> str | Future[Any] | None:
         """Run a quick call on the loop, a slow one on a thread; its answer or a Future of it."""
@@ -247,15 +243,15 @@ class Server:
             pending.remaining -= 1
             self._on_threads -= 1
             if pending.remaining == 0:
-                self._send(pending)
+                self._send(pending.envelope, pending.parsed, pending.replies)
 
-    def _send(self, pending: _Pending) -> None:
+    def _send(self, envelope: list[bytes], parsed: Parsed, replies: list[str | None]) -> None:
         try:
-            message = self.processor.render(pending.parsed, pending.replies)
+            message = self.processor.render(parsed, replies)
         except Exception:  # a last guard: a request that carried an id is always answered
             message = unrenderable()
         if message is not None:
-            self._reply(pending.envelope, message)
+            self._reply(envelope, message)
 
     def _reply(self, envelope: list[bytes], message: bytes) -> None:
         try:

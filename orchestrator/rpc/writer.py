@@ -231,8 +231,9 @@ class Writer:
                     raise
                 except Exception as exc:
                     raise _RunOneByOne from exc
+            now = self.answers.clock()
             answers = [
-                answer_row(item.idempotency, result, self.answers.clock())
+                answer_row(item.idempotency, result, now)
                 for item, result in zip(batch, results, strict=True)
                 if item.idempotency is not None
             ]
